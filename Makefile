@@ -1,0 +1,24 @@
+# Thin targets over scripts/: run `make help` for the list.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+MANAGE := cd Web/lampisite && ../../$(PY) manage.py
+
+.PHONY: help setup test lint lock
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+setup:  ## Install what is missing: Debian packages, uv, the locked .venv
+	@bash scripts/setup.sh
+
+test: setup  ## The whole test suite and the linters
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest
+
+lint: setup  ## ruff check and ruff format --check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+lock:  ## Re-resolve uv.lock after editing pyproject.toml
+	UV_PROJECT_ENVIRONMENT=$(VENV) .cache/uv/bin/uv lock --python python3.11

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class LampiConfig(AppConfig):
+    """The LAMPI app: devices, their owners, and the bridge to the MQTT broker."""
+
+    name = "lampi"
+    verbose_name = "LAMPI"
