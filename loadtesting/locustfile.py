@@ -1,0 +1,94 @@
+"""A person using the LAMPI site: signs in with a seeded fake account, then browses their lamp.
+
+    locust -f loadtesting/locustfile.py --host http://127.0.0.1:8080
+Add `,loadtesting/hone_in.py` to -f to let the hone-in search drive the user count.
+"""
+
+import random
+import re
+
+from locust import HttpUser, TaskSet, between, events, task
+
+from lampi_load.accounts import fake_device_id, fake_password, fake_username
+
+CSRF_TOKEN_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+@events.init_command_line_parser.add_listener
+def add_account_options(parser):
+    parser.add_argument(
+        "--fake-users",
+        type=int,
+        default=10_000,
+        help="How many seeded fake users to pick from (default 10000)",
+    )
+    parser.add_argument(
+        "--fake-user-start", type=int, default=0, help="Number of the first seeded fake user (default 0)"
+    )
+
+
+class LampiBrowsing(TaskSet):
+    """Signs in once through the real login form, then visits the home page, device list and device page."""
+
+    def on_start(self):
+        options = self.user.environment.parsed_options
+        first = options.fake_user_start if options else 0
+        count = options.fake_users if options else 10_000
+        self.n = random.randrange(first, first + count)
+        self.device_id = fake_device_id(self.n)
+        self.signed_in = False
+        self.sign_in()
+
+    def sign_in(self):
+        with self.client.get("/login/", name="/login/", catch_response=True) as page:
+            token = CSRF_TOKEN_RE.search(page.text or "")
+            if not token:
+                page.failure("login page has no CSRF token")
+                return
+        form = {
+            "username": fake_username(self.n),
+            "password": fake_password(self.n),
+            "csrfmiddlewaretoken": token[1],
+            "next": "/lampi/",
+        }
+        headers = {"Referer": page.url}
+        with self.client.post(
+            "/login/", form, headers=headers, name="/login/ [POST]", catch_response=True
+        ) as r:
+            # Django answers a wrong password with the login page again, status 200: not a success.
+            if r.url.rstrip("/").endswith("/lampi") and self.device_id in r.text:
+                self.signed_in = True
+            else:
+                r.failure(f"login as {form['username']} failed (ended at {r.url})")
+
+    def visit(self, path, name, must_contain):
+        if not self.signed_in:
+            self.sign_in()
+            return
+        with self.client.get(path, name=name, catch_response=True) as response:
+            missing = [text for text in must_contain if text not in response.text]
+            if response.status_code != 200:
+                response.failure(f"status {response.status_code}")
+            elif missing:
+                response.failure(f"page lacks {missing[0]!r} (ended at {response.url})")
+
+    @task(100)
+    def home(self):
+        self.visit("/", "/", ['id="device-list"', self.device_id])
+
+    @task(80)
+    def device_list(self):
+        self.visit("/lampi", "/lampi", ['id="device-list"', self.device_id])
+
+    @task(75)
+    def device_page(self):
+        self.visit(
+            f"/lampi/device/{self.device_id}", "/lampi/device/[id]", [self.device_id, 'id="mqtt-config"']
+        )
+
+
+class LampiWebUser(HttpUser):
+    """One person with a browser; waits 0.5-10 s between pages as people do."""
+
+    tasks = [LampiBrowsing]
+    wait_time = between(0.5, 10)
