@@ -23,6 +23,12 @@ def add_account_options(parser):
         help="How many seeded fake users to pick from (default 10000)",
     )
     parser.add_argument(
+        "--request-timeout",
+        type=float,
+        default=30.0,
+        help="Seconds a request may take before it counts as failed, so a hung server shows (default 30)",
+    )
+    parser.add_argument(
         "--fake-user-start", type=int, default=0, help="Number of the first seeded fake user (default 0)"
     )
 
@@ -36,11 +42,12 @@ class LampiBrowsing(TaskSet):
         count = options.fake_users if options else 10_000
         self.n = random.randrange(first, first + count)
         self.device_id = fake_device_id(self.n)
+        self.timeout = options.request_timeout if options else 30.0
         self.signed_in = False
         self.sign_in()
 
     def sign_in(self):
-        with self.client.get("/login/", name="/login/", catch_response=True) as page:
+        with self.client.get("/login/", name="/login/", timeout=self.timeout, catch_response=True) as page:
             token = CSRF_TOKEN_RE.search(page.text or "")
             if not token:
                 page.failure("login page has no CSRF token")
@@ -52,9 +59,8 @@ class LampiBrowsing(TaskSet):
             "next": "/lampi/",
         }
         headers = {"Referer": page.url}
-        with self.client.post(
-            "/login/", form, headers=headers, name="/login/ [POST]", catch_response=True
-        ) as r:
+        post = {"headers": headers, "name": "/login/ [POST]", "timeout": self.timeout, "catch_response": True}
+        with self.client.post("/login/", form, **post) as r:
             # Django answers a wrong password with the login page again, status 200: not a success.
             if r.url.rstrip("/").endswith("/lampi") and self.device_id in r.text:
                 self.signed_in = True
@@ -65,7 +71,7 @@ class LampiBrowsing(TaskSet):
         if not self.signed_in:
             self.sign_in()
             return
-        with self.client.get(path, name=name, catch_response=True) as response:
+        with self.client.get(path, name=name, timeout=self.timeout, catch_response=True) as response:
             missing = [text for text in must_contain if text not in response.text]
             if response.status_code != 200:
                 response.failure(f"status {response.status_code}")
@@ -82,9 +88,7 @@ class LampiBrowsing(TaskSet):
 
     @task(75)
     def device_page(self):
-        self.visit(
-            f"/lampi/device/{self.device_id}", "/lampi/device/[id]", [self.device_id, 'id="mqtt-config"']
-        )
+        self.visit(f"/lampi/device/{self.device_id}", "/lampi/device/[id]", [self.device_id, 'id="mqtt-config"'])
 
 
 class LampiWebUser(HttpUser):

@@ -10,9 +10,7 @@ FAST = SearchSettings(hold=10, time_limit=3600, spawn_rate=10)
 class SyntheticRun:
     """A one-second-tick world: users follow the target at the spawn rate; above `capacity` requests fail."""
 
-    def __init__(
-        self, settings, capacity, *, degrade_after=None, p95=lambda users: 50.0, cpu=lambda users: 20.0
-    ):
+    def __init__(self, settings, capacity, *, degrade_after=None, p95=lambda users: 50.0, cpu=lambda users: 20.0):
         self.settings, self.capacity = settings, capacity
         self.degrade_after, self.p95, self.cpu = degrade_after, p95, cpu
         self.search = HoneInSearch(settings, now=0.0)
@@ -43,9 +41,7 @@ class SyntheticRun:
             self.failures += self.users - self.capacity_now()
 
     def sample(self):
-        return Sample(
-            self.requests, self.failures, self.users, self.p95(self.users), self.cpu(self.users), "502"
-        )
+        return Sample(self.requests, self.failures, self.users, self.p95(self.users), self.cpu(self.users), "502")
 
 
 @pytest.mark.parametrize("capacity", [15, 95, 333, 1234])
@@ -81,9 +77,7 @@ def test_respects_the_time_limit_and_keeps_the_best_so_far():
     verdict = run.run()
     assert verdict.status == "time-limit"
     assert run.now <= settings.time_limit + 1
-    assert verdict.max_users_without_error == max(
-        level["users"] for level in verdict.levels if level["passed"]
-    )
+    assert verdict.max_users_without_error == max(level["users"] for level in verdict.levels if level["passed"])
 
 
 def test_latency_bound_fails_a_level_without_errors():

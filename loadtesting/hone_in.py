@@ -1,0 +1,178 @@
+"""The hone-in search as a Locust load shape: finds the largest user count served without error.
+
+    locust -f loadtesting/locustfile.py,loadtesting/hone_in.py --headless --host http://127.0.0.1:8080
+In the web UI, add --class-picker to choose between this shape and a by-hand run. The search itself is in
+`lampi_load/search.py`; this file feeds it Locust's numbers and writes the verdict (and the sar slices, when
+it recorded sysstat) into --hone-results-dir when the test stops.
+"""
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+from locust import LoadTestShape, events
+from locust.runners import MasterRunner, WorkerRunner
+
+from lampi_load.sar import SadcRecorder, slice_moments
+from lampi_load.search import HoneInSearch, Sample, SearchSettings
+
+logger = logging.getLogger("lampi_load.hone_in")
+RESULTS_ROOT = Path(__file__).resolve().parent / "results"
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+@events.init_command_line_parser.add_listener
+def add_hone_in_options(parser):
+    defaults = SearchSettings()
+    group = parser.add_argument_group("hone-in search", "Used when loadtesting/hone_in.py is among the -f files")
+    group.add_argument("--hone-spawn-rate", type=float, default=defaults.spawn_rate, help="Users started per second")
+    group.add_argument("--hone-start-users", type=int, default=defaults.start_users, help="First level's users")
+    group.add_argument(
+        "--hone-growth",
+        type=float,
+        default=defaults.growth,
+        help="Factor between ramp levels until a failure",
+    )
+    group.add_argument("--hone-hold", type=float, default=defaults.hold, help="Seconds each level is held and judged")
+    group.add_argument(
+        "--hone-resolution-users",
+        type=int,
+        default=defaults.resolution_users,
+        help="Stop when the gap is this small",
+    )
+    group.add_argument(
+        "--hone-resolution-pct",
+        type=float,
+        default=defaults.resolution_fraction * 100,
+        help="... or this percentage of the best passing level",
+    )
+    group.add_argument("--hone-max-users", type=int, default=defaults.max_users, help="Never run more users than this")
+    group.add_argument(
+        "--hone-time-limit", type=float, default=defaults.time_limit, help="Seconds the whole search may take"
+    )
+    group.add_argument(
+        "--hone-max-p95-ms",
+        type=float,
+        default=0,
+        help="A level whose p95 exceeds this fails too (0: no bound)",
+    )
+    group.add_argument(
+        "--hone-generator-cpu-limit",
+        type=float,
+        default=defaults.generator_cpu_limit,
+        help="Generator CPU %% above which a failing level is the generator's, not the server's",
+    )
+    group.add_argument("--hone-results-dir", default="", help="Folder for verdict.json and sar slices")
+    group.add_argument(
+        "--hone-sar",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="Record sysstat on this machine (auto: when --host is loopback, i.e. the server is here)",
+    )
+
+
+def settings_from(options) -> SearchSettings:
+    return SearchSettings(
+        spawn_rate=options.hone_spawn_rate,
+        start_users=options.hone_start_users,
+        growth=options.hone_growth,
+        hold=options.hone_hold,
+        resolution_users=options.hone_resolution_users,
+        resolution_fraction=options.hone_resolution_pct / 100,
+        max_users=options.hone_max_users,
+        time_limit=options.hone_time_limit,
+        max_p95_ms=options.hone_max_p95_ms or None,
+        generator_cpu_limit=options.hone_generator_cpu_limit,
+    )
+
+
+def generator_cpu(runner) -> float:
+    """The busiest load-generator process's CPU %, as Locust itself measures it."""
+    if isinstance(runner, MasterRunner):
+        return max((worker.cpu_usage for worker in runner.clients.values()), default=0.0)
+    return runner.current_cpu_usage
+
+
+def top_failure(stats) -> str | None:
+    errors = sorted(stats.errors.values(), key=lambda error: error.occurrences, reverse=True)
+    return f"{errors[0].method} {errors[0].name}: {errors[0].error}"[:200] if errors else None
+
+
+class HoneInShape(LoadTestShape):
+    """Ramps, backs off and bisects until it knows the largest load served without error."""
+
+    search: HoneInSearch | None = None
+
+    def reset_time(self):
+        # Locust calls this whenever a shape run starts (each run in the web UI): start a fresh search too.
+        super().reset_time()
+        self.search = None
+
+    def tick(self):
+        options = self.runner.environment.parsed_options
+        if self.search is None:
+            self.search = HoneInSearch(settings_from(options), now=time.time())
+        total = self.runner.stats.total
+        sample = Sample(
+            requests=total.num_requests,
+            failures=total.num_failures,
+            users=self.runner.user_count,
+            p95_ms=total.get_current_response_time_percentile(0.95) if total.num_requests else None,
+            generator_cpu=generator_cpu(self.runner),
+            top_failure=top_failure(self.runner.stats),
+        )
+        users = self.search.step(time.time(), sample)
+        return None if users is None else (users, options.hone_spawn_rate)
+
+
+class RunRecord:
+    """The results folder of one search and the sysstat recording that runs beside it."""
+
+    def __init__(self, environment):
+        options = environment.parsed_options
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        self.dir = Path(options.hone_results_dir or RESULTS_ROOT / f"{stamp}-search")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        host = urlparse(environment.host or "").hostname or (environment.host or "")
+        record_sar = options.hone_sar == "on" or (options.hone_sar == "auto" and host in LOOPBACK_HOSTS)
+        self.sadc = SadcRecorder(self.dir / "sa.bin").start() if record_sar else None
+        if not record_sar:
+            logger.warning("not recording sysstat here: the server is not on this machine (--hone-sar on forces it)")
+
+    def close(self, shape: HoneInShape) -> None:
+        if self.sadc:
+            self.sadc.stop()
+        if shape.search is None:
+            return
+        verdict = shape.search.verdict
+        if verdict.status == "running":
+            verdict.status = "stopped-by-user"
+        verdict_sar = slice_moments(self.sadc.path, verdict.moments, self.dir) if self.sadc and verdict.moments else {}
+        document = {**verdict.as_dict(), "settings": shape.search.settings.__dict__, "sar": verdict_sar}
+        (self.dir / "verdict.json").write_text(json.dumps(document, indent=2))
+        logger.info(
+            "verdict: %s users without error (%s); first failing %s: %s -> %s",
+            verdict.max_users_without_error,
+            verdict.status,
+            verdict.first_failing_users,
+            verdict.failure_reason or "-",
+            self.dir / "verdict.json",
+        )
+
+
+@events.test_start.add_listener
+def start_record(environment, **kwargs):
+    if isinstance(environment.runner, WorkerRunner) or not isinstance(environment.shape_class, HoneInShape):
+        return
+    environment.hone_in_record = RunRecord(environment)
+
+
+@events.test_stop.add_listener
+def close_record(environment, **kwargs):
+    record = getattr(environment, "hone_in_record", None)
+    if record is not None:
+        environment.hone_in_record = None
+        record.close(environment.shape_class)
