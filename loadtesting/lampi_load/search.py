@@ -33,6 +33,10 @@ class SearchSettings:
     max_p95_ms: float | None = None
     generator_cpu_limit: float = 90.0
     backoff_attempts: int = 3
+    # Requests (or messages) per second each user should produce; with it, a level whose steady throughput
+    # falls below min_rps_fraction of users x this fails even without errors (MQTT's "abnormally low").
+    expected_rps_per_user: float | None = None
+    min_rps_fraction: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,7 @@ class HoneInSearch:
         self.reached_at: float | None = None
         self.ramp_deadline = now
         self.going_down = False
+        self.hold_requests = 0
 
     # ------------------------------------------------------------------ driving
     def step(self, now: float, sample: Sample) -> int | None:
@@ -120,6 +125,7 @@ class HoneInSearch:
             # rounds): failures while ramping up still count against the level.
             if sample.users == self.target or now >= self.ramp_deadline:
                 self.reached_at = now
+                self.hold_requests = sample.requests
                 if self.going_down:
                     # Failures while users are stopped belong to the level we left, not to this one.
                     self.level.start = now
@@ -152,7 +158,8 @@ class HoneInSearch:
         level.end = now
         level.requests = sample.requests - self.level_requests
         level.failures = sample.failures - self.level_failures
-        level.rps = level.requests / max(now - level.start, 1e-9)
+        # Throughput of the steady hold only: the ramp's partial user count would understate it.
+        level.rps = (sample.requests - self.hold_requests) / max(now - self.reached_at, 1e-9)
         level.p95_ms = self.level_p95
         level.generator_cpu = self.level_cpu
         limit = self.settings.max_p95_ms
@@ -160,6 +167,8 @@ class HoneInSearch:
             level.reason = f"{level.failures} failures" + (f" ({sample.top_failure})" if sample.top_failure else "")
         elif limit is not None and level.p95_ms is not None and level.p95_ms > limit:
             level.reason = f"p95 {level.p95_ms:.0f} ms over the {limit:.0f} ms bound"
+        elif self.settings.expected_rps_per_user and level.rps < self._min_rps(level.users):
+            level.reason = f"{level.rps:.1f}/s is under {self._min_rps(level.users):.1f}/s expected"
         level.passed = not level.reason
         self.verdict.levels.append(asdict(level))
         logger.info(
@@ -183,6 +192,9 @@ class HoneInSearch:
         {"ramp": self._after_ramp, "backoff": self._after_backoff, "bisect": self._after_bisect}[level.phase](
             level, now, sample
         )
+
+    def _min_rps(self, users: int) -> float:
+        return self.settings.min_rps_fraction * self.settings.expected_rps_per_user * users
 
     def _after_ramp(self, level: Level, now: float, sample: Sample) -> None:
         if level.passed:

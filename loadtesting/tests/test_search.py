@@ -10,7 +10,10 @@ FAST = SearchSettings(hold=10, time_limit=3600, spawn_rate=10)
 class SyntheticRun:
     """A one-second-tick world: users follow the target at the spawn rate; above `capacity` requests fail."""
 
-    def __init__(self, settings, capacity, *, degrade_after=None, p95=lambda users: 50.0, cpu=lambda users: 20.0):
+    def __init__(
+        self, settings, capacity, *, degrade_after=None, p95=lambda users: 50.0, cpu=lambda users: 20.0, rate=None
+    ):
+        self.rate = rate or (lambda users: max(1, users // 5))
         self.settings, self.capacity = settings, capacity
         self.degrade_after, self.p95, self.cpu = degrade_after, p95, cpu
         self.search = HoneInSearch(settings, now=0.0)
@@ -36,7 +39,7 @@ class SyntheticRun:
         self.now += 1
         step = int(self.settings.spawn_rate)
         self.users = min(target, self.users + step) if target > self.users else max(target, self.users - step)
-        self.requests += max(1, self.users // 5)
+        self.requests += self.rate(self.users)
         if self.users > self.capacity_now():
             self.failures += self.users - self.capacity_now()
 
@@ -122,3 +125,19 @@ def test_moments_mark_minimal_max_and_failing_windows():
     assert moments["failing"]["users"] == 160
     for window in moments.values():
         assert window["end"] - window["start"] >= FAST.hold
+
+
+def test_throughput_below_the_expected_rate_fails_a_level():
+    # Each user should send 2/s; past 300 users the server tops out at 600/s in total.
+    settings = SearchSettings(hold=10, time_limit=3600, expected_rps_per_user=2.0, min_rps_fraction=0.8)
+    verdict = SyntheticRun(settings, capacity=10_000, rate=lambda users: min(2 * users, 600)).run()
+    assert verdict.status == "converged"
+    assert 300 <= verdict.max_users_without_error <= 375 < verdict.first_failing_users
+    assert "expected" in verdict.failure_reason
+
+
+def test_level_rate_is_measured_over_the_hold_only():
+    run = SyntheticRun(FAST, capacity=100, rate=lambda users: users)
+    verdict = run.run()
+    first = verdict.levels[0]
+    assert first["rps"] == pytest.approx(FAST.start_users, rel=0.15)
