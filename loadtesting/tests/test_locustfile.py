@@ -1,0 +1,158 @@
+"""The HTTP locustfile and the hone-in shape, run by the real Locust against the real site (a live server).
+
+Each run is bounded by Locust's --run-time or the shape's --hone-time-limit, and by the subprocess timeout.
+"""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lampi_load.report import render
+from testing.ports import free_port, wait_for_port
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
+LOADTESTING = REPO / "loadtesting"
+LOCUST = str(Path(sys.executable).parent / "locust")
+UWSGI = str(Path(sys.executable).parent / "uwsgi")
+# The fake users as loadtestingdata makes them, through the ORM, with a fast hasher for test speed.
+SEED = """
+from django.contrib.auth import get_user_model
+from lampi.models import Lampi
+from lampi_load.accounts import fake_device_id, fake_password, fake_username
+for n in range({count}):
+    user = get_user_model().objects.create_user(fake_username(n), password={password})
+    Lampi.objects.create(device_id=fake_device_id(n), user=user)
+"""
+
+
+def start_site(tmp_path, *, count=20, password="fake_password(n)"):
+    """The site under real uWSGI (HTTP mode) on a free loopback port, on its own SQLite file."""
+    env = {
+        **os.environ,
+        "LAMPI_DB_NAME": str(tmp_path / "db.sqlite3"),
+        "LAMPI_PASSWORD_HASHERS": "django.contrib.auth.hashers.MD5PasswordHasher",
+        "PYTHONPATH": f"{REPO / 'Web/lampisite'}:{LOADTESTING}",
+        "DJANGO_SETTINGS_MODULE": "lampisite.settings",
+    }
+    manage = [sys.executable, str(REPO / "Web/lampisite/manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], env=env, check=True, timeout=120)
+    seed = SEED.format(count=count, password=password)
+    subprocess.run([*manage, "shell", "-c", seed], env=env, check=True, timeout=120)
+    port = free_port()
+    command = [UWSGI, "--http", f"127.0.0.1:{port}", "--module", "lampisite.wsgi", "--processes", "2"]
+    process = subprocess.Popen(
+        [
+            *command,
+            "--master",
+            "--die-on-term",
+            "--need-app",
+            "--disable-logging",
+            "--http-keepalive",
+            "--add-header",
+            "Connection: Keep-Alive",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "uwsgi.log").open("w"),
+    )
+    wait_for_port("127.0.0.1", port, timeout=30)
+    return process, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def site(tmp_path):
+    process, url = start_site(tmp_path)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def locust(site, tmp_path, *args, files="locustfile.py", timeout=120):
+    files = ",".join(str(LOADTESTING / name) for name in files.split(","))
+    command = [LOCUST, "-f", files, "--headless", "--host", site, "--csv", str(tmp_path / "run"), *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=LOADTESTING)
+    return result
+
+
+def totals(tmp_path) -> dict:
+    with (tmp_path / "run_stats.csv").open(newline="") as handle:
+        rows = {row["Name"]: row for row in csv.DictReader(handle)}
+    return {name: (int(row["Request Count"]), int(row["Failure Count"])) for name, row in rows.items()}
+
+
+def test_users_sign_in_and_browse_without_failures(site, tmp_path):
+    result = locust(site, tmp_path, "-u", "5", "-r", "5", "-t", "8s", "--fake-users", "20")
+    stats = totals(tmp_path)
+    assert stats["Aggregated"][1] == 0, result.stderr[-2000:]
+    assert stats["/login/ [POST]"][0] >= 5
+    # Stats rows are URL templates, never one row per device.
+    assert not [name for name in stats if name.startswith("/lampi/device/1e")]
+    assert sum(stats.get(name, (0, 0))[0] for name in ["/", "/lampi", "/lampi/device/[id]"]) > 0
+
+
+def test_wrong_password_is_a_failure_not_a_silent_200(tmp_path):
+    process, url = start_site(tmp_path, count=5, password='"not-the-reversed-name"')
+    try:
+        locust(url, tmp_path, "-u", "3", "-r", "3", "-t", "4s", "--fake-users", "5")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    stats = totals(tmp_path)
+    requests, failures = stats["/login/ [POST]"]
+    assert requests >= 3
+    assert failures == requests
+    with (tmp_path / "run_failures.csv").open(newline="") as handle:
+        assert "login as user_" in handle.read()
+
+
+def test_distributed_processes_share_the_load(site, tmp_path):
+    locust(site, tmp_path, "-u", "6", "-r", "6", "-t", "8s", "--fake-users", "20", "--processes", "2")
+    stats = totals(tmp_path)
+    assert stats["Aggregated"][0] > 6
+    assert stats["Aggregated"][1] == 0
+
+
+def test_hone_in_shape_writes_a_verdict_and_report(site, tmp_path):
+    results = tmp_path / "results"
+    args = [
+        *("--csv-full-history", "--fake-users", "20", "--hone-results-dir", str(results)),
+        *("--hone-start-users", "2", "--hone-max-users", "4", "--hone-hold", "3", "--hone-spawn-rate", "4"),
+        *("--hone-time-limit", "40", "--hone-sar", "on"),
+    ]
+    result = locust(site, tmp_path, *args, files="locustfile.py,hone_in.py")
+    verdict = json.loads((results / "verdict.json").read_text())
+    assert verdict["status"] == "no-failure-up-to-max-users", result.stderr[-2000:]
+    assert verdict["max_users_without_error"] == 4
+    assert [level["users"] for level in verdict["levels"]] == [2, 4]
+    assert (results / "sar-minimal.txt").read_text().count("Average:") >= 5
+    assert verdict["sar"]["max_without_error"]["cpu"]
+    for csv_file in results.parent.glob("run_stats_history.csv"):
+        (results / csv_file.name).write_bytes(csv_file.read_bytes())
+    report = render(results).read_text()
+    assert "4 users without error" in report
+    assert (results / "timeline.png").stat().st_size > 10_000
+
+
+def test_hone_in_shape_reports_a_failing_level(site, tmp_path):
+    results = tmp_path / "results"
+    # A 0.001 ms latency bound fails every level: the search must say so and stop, not loop.
+    args = [
+        *("--fake-users", "20", "--hone-results-dir", str(results), "--hone-max-p95-ms", "0.001"),
+        *("--hone-start-users", "2", "--hone-hold", "2", "--hone-spawn-rate", "4", "--hone-time-limit", "40"),
+        *("--hone-sar", "off"),
+    ]
+    result = locust(site, tmp_path, *args, files="locustfile.py,hone_in.py")
+    verdict = json.loads((results / "verdict.json").read_text())
+    assert verdict["status"] == "fails-at-minimum", result.stderr[-2000:]
+    assert verdict["max_users_without_error"] == 0
+    # It backs off below the first level (2 users) and finds 1 user failing as well.
+    assert [level["users"] for level in verdict["levels"]][:2] == [2, 1]
+    assert verdict["first_failing_users"] == 1
+    assert "over the 0 ms bound" in verdict["failure_reason"]
