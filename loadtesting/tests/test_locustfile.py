@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,18 @@ def test_hone_in_shape_reports_a_failing_level(site, tmp_path):
     assert [level["users"] for level in verdict["levels"]][:2] == [2, 1]
     assert verdict["first_failing_users"] == 1
     assert "over the 0 ms bound" in verdict["failure_reason"]
+
+
+def test_web_ui_offers_the_hone_in_shape_in_the_class_picker(tmp_path):
+    port = free_port()
+    files = f"{LOADTESTING / 'locustfile.py'},{LOADTESTING / 'hone_in.py'}"
+    command = [LOCUST, "-f", files, "--class-picker", "--web-host", "127.0.0.1", "--web-port", str(port)]
+    process = subprocess.Popen(command, cwd=LOADTESTING, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port("127.0.0.1", port, timeout=30)
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).read().decode()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert "HoneInShape" in page
+    assert "LampiWebUser" in page
