@@ -1,0 +1,288 @@
+"""Thousands of paho-mqtt clients on one event loop, inside a gevent process such as Locust's.
+
+paho's socket callbacks (`on_socket_open`, `on_socket_register_write`, ...) keep every client's socket in one
+epoll set; a single greenlet waits on the epoll descriptor itself, so gevent's hub wakes it only when some
+socket is ready, and it calls `loop_read`/`loop_write` on those clients and `loop_misc` on all once a second.
+Each operation is reported once through `report(request_type, name, start, length, exception)`: CONNECT at
+CONNACK, PUBLISH at the socket write (QoS 0), PUBACK (QoS 1) or PUBCOMP (QoS 2), SUBSCRIBE at SUBACK.
+"""
+
+import logging
+import resource
+import time
+from collections import deque
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import gevent
+import paho.mqtt.client as mqtt
+from gevent.event import Event
+from gevent.monkey import get_original
+from gevent.socket import wait_read
+
+# Locust's monkey-patching removes select.epoll (gevent cannot make it cooperative): use the original.
+Epoll, EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP = get_original(
+    "select", ["epoll", "EPOLLIN", "EPOLLOUT", "EPOLLERR", "EPOLLHUP"]
+)
+logger = logging.getLogger("lampi_load.mqtt_fleet")
+Report = Callable[[str, str, float, int, Exception | None], None]
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    """Where the broker listens: `mqtt://HOST:PORT`, `ws://HOST:PORT/path` or plain `HOST[:PORT]`."""
+
+    transport: str
+    host: str
+    port: int
+    path: str = "/mqtt"
+
+    @classmethod
+    def parse(cls, url: str) -> "BrokerAddress":
+        url = (url or "").strip()
+        if not url:
+            raise ValueError("no broker address: pass --host mqtt://HOST:PORT (or ws://HOST:PORT/path)")
+        parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+        defaults = {"mqtt": 1883, "tcp": 1883, "ws": 80}
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if parts.scheme not in defaults or not parts.hostname or port == -1 or (parts.path and parts.scheme != "ws"):
+            raise ValueError(f"bad broker address {url!r}: use mqtt://HOST:PORT, ws://HOST:PORT/path or HOST[:PORT]")
+        transport = "websockets" if parts.scheme == "ws" else "tcp"
+        return cls(transport, parts.hostname, port or defaults[parts.scheme], parts.path or "/mqtt")
+
+
+def raise_open_file_limit() -> int:
+    """Raises this process's open-file limit to the hard limit (one descriptor per connection); returns it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        soft = hard if hard != resource.RLIM_INFINITY else max(soft, 1_048_576)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    return soft
+
+
+class Connection:
+    """One MQTT client driven by a Fleet; `publish` and `subscribe` are timed until the broker acknowledges."""
+
+    def __init__(self, fleet: "Fleet", client_id: str, *, clean_session: bool = True, keepalive: int = 60):
+        self.fleet = fleet
+        self.client_id = client_id
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=clean_session,
+            transport=fleet.address.transport,
+        )
+        if fleet.address.transport == "websockets":
+            self.client.ws_set_options(path=fleet.address.path)
+        # A LAMPI bridge's own window: at most 20 unacknowledged QoS>0 messages (mosquitto's bridge default).
+        self.client.max_inflight_messages_set(20)
+        self.client.connect_async(fleet.address.host, fleet.address.port, keepalive)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_publish = self._on_acknowledged
+        self.client.on_subscribe = self._on_subscribed
+        self.client.on_socket_open = lambda client, userdata, sock: fleet._open(self, sock)
+        self.client.on_socket_close = lambda client, userdata, sock: fleet._close(sock)
+        self.client.on_socket_register_write = lambda client, userdata, sock: fleet._want_write(sock, True)
+        self.client.on_socket_unregister_write = lambda client, userdata, sock: fleet._want_write(sock, False)
+        self.connected = Event()
+        self.down = Event()  # set while not connected, so a waiting device wakes up when its connection drops
+        self.down.set()
+        self.session_present = False
+        self.closing = False
+        self.inflight: dict[int, tuple[str, str, float, int]] = {}  # mid -> (request type, name, start, length)
+        self._connect_started: float | None = None
+
+    # ------------------------------------------------------------------ operations
+    def connect(self) -> bool:
+        """Opens the socket and sends CONNECT; the CONNECT request is reported at CONNACK (or its timeout)."""
+        self.closing = False
+        self._connect_started = start = time.perf_counter()
+        try:
+            self.client.reconnect()
+        except OSError as error:
+            self._connect_started = None
+            if error.errno == 24:  # EMFILE
+                error = OSError(f"too many open files (limit {raise_open_file_limit()}): raise `ulimit -Hn`")
+            self.fleet.report("CONNECT", self.fleet.connect_name, start, 0, error)
+            return False
+        self.fleet._deadline(self, "connect", start)
+        return True
+
+    def publish(self, name: str, topic: str, payload: bytes, qos: int, retain: bool = False) -> None:
+        """Publishes and reports under `name` when the broker has it (QoS 0: when the socket took it)."""
+        start = time.perf_counter()
+        info = self.client.publish(topic, payload, qos, retain)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            self.fleet.report("PUBLISH", name, start, 0, ConnectionError(mqtt.error_string(info.rc)))
+            return
+        self.inflight[info.mid] = ("PUBLISH", name, start, len(payload))
+        self.fleet.inflight += 1
+        self.fleet._deadline(self, info.mid, start)
+        if self.client.want_write():
+            self.client.loop_write()  # now, rather than one loop pass later
+
+    def subscribe(self, name: str, topics: list[tuple[str, int]]) -> None:
+        start = time.perf_counter()
+        rc, mid = self.client.subscribe(topics)
+        if rc != mqtt.MQTT_ERR_SUCCESS:
+            self.fleet.report("SUBSCRIBE", name, start, 0, ConnectionError(mqtt.error_string(rc)))
+            return
+        self.inflight[mid] = ("SUBSCRIBE", name, start, 0)
+        self.fleet.inflight += 1
+        self.fleet._deadline(self, mid, start)
+        self.client.loop_write()
+
+    def disconnect(self) -> None:
+        """A clean DISCONNECT: the broker discards the last will."""
+        self.closing = True
+        if self.client.socket() is not None:
+            self.client.disconnect()
+            self.client.loop_write()
+
+    # ------------------------------------------------------------------ paho callbacks
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        start, self._connect_started = self._connect_started, None
+        error = ConnectionRefusedError(f"CONNACK {reason_code}") if reason_code.is_failure else None
+        if start is not None:
+            self.fleet.report("CONNECT", self.fleet.connect_name, start, 0, error)
+        if error is None:
+            self.session_present = flags.session_present
+            self.down.clear()
+            self.connected.set()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        was_connected = self.connected.is_set()
+        self.connected.clear()
+        self.down.set()
+        if not self.closing and was_connected:
+            lost = ConnectionError(f"connection lost: {reason_code}")
+            self.fleet.report("DISCONNECT", self.fleet.connect_name, time.perf_counter(), 0, lost)
+
+    def _on_acknowledged(self, client, userdata, mid, reason_code=None, properties=None):
+        entry = self.inflight.pop(mid, None)
+        if entry is None:
+            return  # already reported as timed out
+        self.fleet.inflight -= 1
+        request_type, name, start, length = entry
+        error = None
+        if reason_code is not None and reason_code.is_failure:
+            error = RuntimeError(f"broker refused: {reason_code}")
+        self.fleet.report(request_type, name, start, length, error)
+
+    def _on_subscribed(self, client, userdata, mid, reason_codes, properties):
+        entry = self.inflight.pop(mid, None)
+        if entry is not None:
+            self.fleet.inflight -= 1
+            refused = [code for code in reason_codes if code.is_failure]
+            error = RuntimeError(f"SUBACK refused: {refused}") if refused else None
+            self.fleet.report("SUBSCRIBE", entry[1], entry[2], 0, error)
+
+    def _on_ready(self, mask: int) -> None:
+        if mask & (EPOLLIN | EPOLLERR | EPOLLHUP):
+            self.client.loop_read()
+        if mask & EPOLLOUT and self.client.socket() is not None:
+            self.client.loop_write()
+
+
+class Fleet:
+    """The one event loop of a process: every Connection's socket in one epoll set, served by one greenlet."""
+
+    def __init__(self, address: BrokerAddress, report: Report, *, timeout: float = 10.0, connect_name: str = "connect"):
+        self.address = address
+        self.report = report
+        self.timeout = timeout
+        self.connect_name = connect_name
+        self.connections: set[Connection] = set()
+        self.inflight = 0
+        self.slowest_pass = 0.0
+        self._epoll = Epoll()
+        self._by_fd: dict[int, Connection] = {}
+        self._deadlines: deque = deque()
+        self._greenlet = gevent.spawn(self._run)
+
+    def connection(self, client_id: str, **options) -> Connection:
+        connection = Connection(self, client_id, **options)
+        self.connections.add(connection)
+        return connection
+
+    def forget(self, connection: Connection) -> None:
+        self.connections.discard(connection)
+
+    def close(self, grace: float = 2.0) -> None:
+        """Disconnects every connection cleanly, waits up to `grace` s for the sockets to close, ends the loop."""
+        for connection in list(self.connections):
+            connection.disconnect()
+        deadline = time.monotonic() + grace
+        while self._by_fd and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        self._greenlet.kill()
+        self._epoll.close()
+
+    # ------------------------------------------------------------------ socket callbacks
+    def _open(self, connection: Connection, sock) -> None:
+        self._by_fd[sock.fileno()] = connection
+        self._epoll.register(sock.fileno(), EPOLLIN)
+
+    def _close(self, sock) -> None:
+        fd = sock.fileno()
+        if self._by_fd.pop(fd, None) is not None:
+            self._epoll.unregister(fd)
+
+    def _want_write(self, sock, write: bool) -> None:
+        if sock.fileno() in self._by_fd:
+            self._epoll.modify(sock.fileno(), EPOLLIN | EPOLLOUT if write else EPOLLIN)
+
+    def _deadline(self, connection: Connection, key, start: float) -> None:
+        self._deadlines.append((start + self.timeout, connection, key, start))
+
+    # ------------------------------------------------------------------ the loop
+    def _run(self) -> None:
+        next_misc = time.monotonic() + 1
+        while True:
+            with suppress(TimeoutError):
+                wait_read(self._epoll.fileno(), max(0.0, next_misc - time.monotonic()))
+            began = time.perf_counter()
+            for fd, mask in self._epoll.poll(0):
+                connection = self._by_fd.get(fd)
+                if connection is not None:
+                    connection._on_ready(mask)
+            if time.monotonic() >= next_misc:
+                next_misc = time.monotonic() + 1
+                for connection in list(self.connections):
+                    if connection.client.socket() is not None:
+                        connection.client.loop_misc()
+                self._expire(time.perf_counter())
+            self.slowest_pass = max(self.slowest_pass, time.perf_counter() - began)
+            gevent.sleep(0)  # let the device greenlets publish
+
+    def _expire(self, now: float) -> None:
+        while self._deadlines and self._deadlines[0][0] <= now:
+            _, connection, key, start = self._deadlines.popleft()
+            if key == "connect":
+                if connection._connect_started == start:
+                    connection._connect_started = None
+                    error = TimeoutError(f"no CONNACK within {self.timeout:g} s")
+                    self.report("CONNECT", self.connect_name, start, 0, error)
+                    connection.closing = True
+                    connection.client.disconnect()
+                continue
+            entry = connection.inflight.get(key)
+            if entry is not None and entry[2] == start:
+                del connection.inflight[key]
+                self.inflight -= 1
+                self.report(entry[0], entry[1], start, 0, TimeoutError(f"not acknowledged within {self.timeout:g} s"))
+
+    def oldest_inflight_age(self) -> float:
+        """Seconds the oldest unacknowledged operation has waited (0 when none)."""
+        now = time.perf_counter()
+        for _, connection, key, start in self._deadlines:
+            entry = connection.inflight.get(key) if key != "connect" else None
+            if entry is not None and entry[2] == start:
+                return now - start
+        return 0.0

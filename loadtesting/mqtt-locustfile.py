@@ -1,0 +1,180 @@
+"""LAMPI devices as the cloud broker sees them: one Locust user per device, acting as the device's bridge.
+
+    locust -f loadtesting/mqtt-locustfile.py --host mqtt://127.0.0.1:1883 --mqtt-profile normal
+Each device connects as `<device id>_broker` (persistent session, last will "0" on its bridge-state topic),
+announces itself, then publishes what loadtesting/mqtt-model.md says a person using the lamp causes. All the
+devices of a process share one event loop (lampi_load/mqtt_fleet.py). Add `,loadtesting/hone_in.py` to -f
+to let the hone-in search drive the device count.
+"""
+
+import logging
+import random
+import sys
+import time
+
+import gevent
+from locust import User, constant, events, task
+from locust.exception import StopUser
+from locust.runners import MasterRunner
+
+from lampi_load import mqtt_model as model
+from lampi_load.accounts import fake_device_id
+from lampi_load.mqtt_fleet import BrokerAddress, Fleet, raise_open_file_limit
+
+logger = logging.getLogger("lampi_load.mqtt")
+fleet: Fleet | None = None
+free_numbers: list[int] = []
+
+
+@events.init_command_line_parser.add_listener
+def add_device_options(parser):
+    group = parser.add_argument_group("LAMPI devices", "Used by loadtesting/mqtt-locustfile.py")
+    group.add_argument("--mqtt-devices", type=int, default=10_000, help="Seeded fake devices to pick from")
+    group.add_argument("--mqtt-device-start", type=int, default=0, help="Number of the first fake device")
+    group.add_argument("--mqtt-profile", choices=sorted(model.PROFILES), default="normal", help="Usage profile")
+    group.add_argument("--mqtt-timeout", type=float, default=10.0, help="Seconds until an unacknowledged op fails")
+    group.add_argument(
+        "--mqtt-id-slices",
+        type=int,
+        default=0,
+        help="Worker processes sharing the id range, so ids never collide (0: --processes, else 1)",
+    )
+
+
+@events.init.add_listener
+def check_setup(environment, **kwargs):
+    if environment.host:
+        try:
+            BrokerAddress.parse(environment.host)
+        except ValueError as error:
+            sys.exit(f"mqtt-locustfile: {error}")
+    if not isinstance(environment.runner, MasterRunner):
+        limit = raise_open_file_limit()
+        logger.info("open-file limit %d: this process can hold about %d devices", limit, limit - 100)
+
+
+def get_fleet(environment) -> Fleet:
+    global fleet
+    if fleet is None:
+        options = environment.parsed_options
+
+        def report(request_type, name, start, length, exception):
+            elapsed = (time.perf_counter() - start) * 1000
+            environment.events.request.fire(
+                request_type=request_type,
+                name=name,
+                response_time=elapsed,
+                response_length=length,
+                exception=exception,
+                context={},
+            )
+
+        fleet = Fleet(BrokerAddress.parse(environment.host), report, timeout=options.mqtt_timeout)
+        fleet.connect_name = "[id]_broker"
+        gevent.spawn(watch_generator, environment, fleet)
+        runner = environment.runner
+        slices = options.mqtt_id_slices or options.processes or 1
+        index = max(getattr(runner, "worker_index", 0), 0) % slices
+        first = options.mqtt_device_start
+        # Picked without replacement: two connections with one client id would keep kicking each other off.
+        free_numbers[:] = range(first + index, first + options.mqtt_devices, slices)
+        random.shuffle(free_numbers)
+    return fleet
+
+
+def watch_generator(environment, watched: Fleet, every: float = 10.0) -> None:
+    """Logs the generator's own load, so a slow generator is never mistaken for a slow broker."""
+    while fleet is watched:
+        gevent.sleep(every)
+        cpu = environment.runner.current_cpu_usage
+        oldest = watched.oldest_inflight_age()
+        slowest, watched.slowest_pass = watched.slowest_pass, 0.0
+        connected = sum(connection.connected.is_set() for connection in watched.connections)
+        busy = cpu >= 90 or slowest > 0.1
+        (logger.warning if busy else logger.info)(
+            "generator: %d devices connected, %d unacknowledged (oldest %.1f s), slowest loop pass %.0f ms, "
+            "CPU %.0f%%%s",
+            connected,
+            watched.inflight,
+            oldest,
+            slowest * 1000,
+            cpu,
+            ": THE GENERATOR IS THE BOTTLENECK, add --processes" if busy else "",
+        )
+
+
+@events.test_stop.add_listener
+def close_fleet(environment, **kwargs):
+    global fleet
+    if fleet is not None:
+        closing, fleet = fleet, None
+        closing.close()
+
+
+class LampiDevice(User):
+    """One LAMPI's bridge to the cloud: connects, announces the lamp's state, then follows a person's use."""
+
+    wait_time = constant(0)  # pauses happen in `use`, where a dropped connection can cut them short
+    backoff = (2.0, 30.0)
+    """First and longest pause (s) before reconnecting; each try doubles it, with jitter."""
+
+    def on_start(self):
+        options = self.environment.parsed_options
+        self.profile = model.PROFILES[options.mqtt_profile]
+        self.fleet = get_fleet(self.environment)
+        if not free_numbers:
+            logger.error("every device id is in use: raise --mqtt-devices")
+            raise StopUser()
+        self.number = free_numbers.pop()
+        self.device_id = fake_device_id(self.number)
+        self.state_topic = model.topic(model.BRIDGE_STATE[0], self.device_id)
+        self.connection = self.fleet.connection(f"{self.device_id}_broker", clean_session=False)
+        self.connection.client.will_set(self.state_topic, "0", qos=1, retain=True)
+        self.come_online()
+
+    def on_stop(self):
+        if self.connection.connected.is_set():
+            # A bridge stopped on purpose says so: the broker discards the will on a clean DISCONNECT.
+            self.connection.client.publish(self.state_topic, "0", qos=1, retain=True)
+        self.connection.disconnect()
+        self.fleet.forget(self.connection)
+        free_numbers.append(self.number)
+
+    def send(self, message, payload: bytes, client: str = "") -> None:
+        template, qos, retain = message
+        if self.connection.connected.is_set():
+            self.connection.publish(template, model.topic(template, self.device_id, client), payload, qos, retain)
+
+    def come_online(self):
+        delay = self.backoff[0]
+        while not (self.connection.connect() and self.connection.connected.wait(self.fleet.timeout)):
+            gevent.sleep(delay / 2 + random.uniform(0, delay / 2))
+            delay = min(delay * 2, self.backoff[1])
+        self.send(model.BRIDGE_STATE, b"1")
+        for client in model.LAMP_CLIENTS:
+            self.send(model.CONNECTION_STATE, b"1", client)
+        self.send(model.LAMP_CHANGED, model.lamp_state("lamp_service"))
+        if not self.connection.session_present:
+            topics = [(model.topic(template, self.device_id), qos) for template, qos in model.DOWNSTREAM]
+            self.connection.subscribe("devices/[id]/lamp/+", topics)
+
+    @task
+    def use(self):
+        profile = self.profile
+        pause = random.expovariate(1 / profile.pause) if profile.random_pause else profile.pause
+        if self.connection.down.wait(pause):
+            self.come_online()
+            return
+        phone = random.random() < profile.phone_share
+        client = "lamp_bt_peripheral" if phone else "lamp_ui"
+        if phone:
+            self.send(model.BLUETOOTH, model.bluetooth_state(True))
+        messages = 1
+        if random.random() < profile.drag_share:
+            messages = round(profile.drag_rate * random.uniform(*profile.drag_seconds))
+        for _ in range(messages):
+            self.send(model.LAMP_CHANGED, model.lamp_state(client))
+            if messages > 1:
+                gevent.sleep(1 / profile.drag_rate)
+        if phone:
+            self.send(model.BLUETOOTH, model.bluetooth_state(False))

@@ -1,0 +1,116 @@
+"""The MQTT locustfile, run by the real Locust against the real broker of the `mosquitto` fixture.
+
+Each run is bounded by Locust's --run-time and by the subprocess timeout.
+"""
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import paho.mqtt.subscribe as subscribe
+import pytest
+
+from lampi_load.accounts import fake_device_id
+from testing.mqtt_recorder import MqttRecorder
+
+REPO = Path(__file__).resolve().parents[2]
+LOCUST = str(Path(sys.executable).parent / "locust")
+LOCUSTFILE = str(REPO / "loadtesting" / "mqtt-locustfile.py")
+pytestmark = pytest.mark.slow
+
+
+def locust(host: str, tmp_path: Path, *args: str) -> list[str]:
+    return [LOCUST, "-f", LOCUSTFILE, "--headless", "--host", host, "--csv", str(tmp_path / "run"), *args]
+
+
+def stats(tmp_path: Path) -> dict[tuple[str, str], dict]:
+    with (tmp_path / "run_stats.csv").open(newline="") as handle:
+        return {(row["Type"], row["Name"]): row for row in csv.DictReader(handle)}
+
+
+def retained(mosquitto, topic: str, count: int) -> list:
+    return subscribe.simple(topic, hostname=mosquitto.host, port=mosquitto.port, msg_count=count, retained=True)
+
+
+def test_devices_publish_the_model_with_its_qos_and_no_failure(mosquitto, tmp_path):
+    with MqttRecorder(mosquitto.host, mosquitto.port, ["devices/#", "$SYS/broker/connection/#"]) as recorder:
+        command = locust(f"mqtt://127.0.0.1:{mosquitto.port}", tmp_path, "-u", "50", "-r", "50", "-t", "10s")
+        run = subprocess.run([*command, "--mqtt-profile", "worst", "--mqtt-devices", "50"], timeout=60, cwd=REPO)
+    assert run.returncode == 0
+    rows = stats(tmp_path)
+    assert rows[("", "Aggregated")]["Failure Count"] == "0"
+    assert rows[("CONNECT", "[id]_broker")]["Request Count"] == "50"
+    assert int(rows[("PUBLISH", "devices/[id]/lamp/changed")]["Request Count"]) > 50 * 5
+    # A subscriber at QoS 2 gets each message at the QoS it was published with.
+    qos_by_kind = {}
+    for message in recorder.messages:
+        kind = message.topic.split("/")[-1] if message.topic.startswith("devices/") else "bridge"
+        qos_by_kind.setdefault(kind, set()).add(message.qos)
+    assert qos_by_kind == {"changed": {1}, "state": {2}, "bridge": {1}}
+    devices = {message.topic.split("/")[1] for message in recorder.messages if message.topic.startswith("devices/")}
+    assert devices == {fake_device_id(n) for n in range(50)}
+    changed = json.loads(next(m.payload for m in recorder.messages if m.topic.endswith("/changed")))
+    assert set(changed) == {"color", "brightness", "on", "client"}
+    # Retained: each lamp's state, its clients' connection states, and its bridge's "0" after a clean stop.
+    device = fake_device_id(7)
+    assert retained(mosquitto, f"devices/{device}/lamp/changed", 1).retain
+    states = retained(mosquitto, f"devices/{device}/lamp/connection/+/state", 3)
+    assert {message.payload for message in states} == {b"1"}
+    assert retained(mosquitto, f"$SYS/broker/connection/{device}_broker/state", 1).payload == b"0"
+
+
+def test_a_killed_device_leaves_its_last_will(mosquitto, tmp_path):
+    topic = f"$SYS/broker/connection/{fake_device_id(0)}_broker/state"
+    with MqttRecorder(mosquitto.host, mosquitto.port, [topic]) as recorder:
+        command = locust(f"{mosquitto.host}:{mosquitto.port}", tmp_path, "-u", "1", "-t", "30s")
+        process = subprocess.Popen([*command, "--mqtt-devices", "1"], cwd=REPO)
+        try:
+            recorder.wait_for(lambda message: message.payload == b"1", timeout=20)
+        finally:
+            process.send_signal(signal.SIGKILL)  # no DISCONNECT: the broker must publish the will
+            process.wait(timeout=10)
+        will = recorder.wait_for(lambda message: message.payload == b"0", timeout=10)
+    assert will.qos == 1
+    assert retained(mosquitto, topic, 1).payload == b"0"
+
+
+def test_a_broker_restart_fails_connections_and_devices_come_back(mosquitto, tmp_path):
+    command = locust(f"mqtt://127.0.0.1:{mosquitto.port}", tmp_path, "-u", "20", "-r", "20", "-t", "25s")
+    process = subprocess.Popen([*command, "--mqtt-profile", "worst", "--mqtt-devices", "20"], cwd=REPO)
+    try:
+        time.sleep(6)
+        mosquitto.restart(downtime=3)
+        with MqttRecorder(mosquitto.host, mosquitto.port, ["devices/+/lamp/changed"]) as recorder:
+            recorder.wait_for(timeout=15)
+    finally:
+        process.wait(timeout=60)
+    assert process.returncode == 1  # Locust's exit code when anything failed
+    rows = stats(tmp_path)
+    assert int(rows[("DISCONNECT", "[id]_broker")]["Failure Count"]) == 20
+    reconnects = rows[("CONNECT", "[id]_broker")]
+    assert int(reconnects["Request Count"]) - int(reconnects["Failure Count"]) == 40
+
+
+def test_websockets_transport_carries_the_devices(mosquitto, tmp_path):
+    with MqttRecorder(mosquitto.host, mosquitto.port, ["devices/+/lamp/changed"]) as recorder:
+        command = locust(mosquitto.ws_url, tmp_path, "-u", "10", "-r", "10", "-t", "5s")
+        run = subprocess.run([*command, "--mqtt-profile", "worst", "--mqtt-devices", "10"], timeout=60, cwd=REPO)
+        recorder.wait_for(timeout=5)
+    assert run.returncode == 0
+    assert stats(tmp_path)[("", "Aggregated")]["Failure Count"] == "0"
+
+
+def test_a_bad_host_is_one_clear_line(tmp_path):
+    run = subprocess.run(
+        locust("http://127.0.0.1:8080", tmp_path, "-u", "1", "-t", "1s"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert run.returncode != 0
+    assert "mqtt-locustfile: bad broker address 'http://127.0.0.1:8080'" in run.stderr
