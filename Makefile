@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 MANAGE := cd Web/lampisite && ../../$(PY) manage.py
 
-.PHONY: help setup test lint lock
+.PHONY: help setup test lint lock up down status
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -19,6 +19,15 @@ test: setup  ## The whole test suite and the linters
 lint: setup  ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+up:  ## Start the server stack on loopback (LAMPI_PROFILE, LAMPI_HTTP_PORT, LAMPI_SERVER_CPUS...)
+	@PYTHONPATH=scripts $(PY) -m lampi_stack up
+
+down:  ## Stop what `make up` started
+	@PYTHONPATH=scripts $(PY) -m lampi_stack down
+
+status:  ## Say which parts of the local stack run, and where
+	@PYTHONPATH=scripts $(PY) -m lampi_stack status
 
 lock:  ## Re-resolve uv.lock after editing pyproject.toml
 	UV_PROJECT_ENVIRONMENT=$(VENV) .cache/uv/bin/uv lock --python python3.11

@@ -129,6 +129,21 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# ---------------------------------------------------------------- Sessions and cache
+# Where sessions are kept: django.contrib.sessions.backends.db (Django's default), cached_db, cache, ...
+SESSION_ENGINE = os.environ.get("LAMPI_SESSION_ENGINE", "django.contrib.sessions.backends.db")
+# memcached address (host:port, or unix:/path) for Django's cache. Empty: each process's own memory.
+CACHE_LOCATION = os.environ.get("LAMPI_CACHE_LOCATION", "")
+if CACHE_LOCATION:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+            "LOCATION": CACHE_LOCATION,
+            # Small requests: send at once rather than wait to fill a packet (Nagle).
+            "OPTIONS": {"no_delay": True},
+        }
+    }
+
 # ---------------------------------------------------------------- Authentication
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -1,0 +1,139 @@
+"""`make up` / `make down`: the real stack on free loopback ports, in a temporary run folder."""
+
+import os
+import socket
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import paho.mqtt.publish as publish
+import pytest
+
+from testing.mqtt_recorder import MqttRecorder
+from testing.ports import free_port
+
+REPO = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+
+
+def make(target: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["make", "--no-print-directory", target], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def is_alive(pid: int) -> bool:
+    try:
+        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) not in {"Z", "X"}
+    except FileNotFoundError:
+        return False
+
+
+def live_processes_mentioning(text: str) -> list[str]:
+    """Command lines of live (not zombie) processes that mention `text`: what a stack left behind."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (FileNotFoundError, NotADirectoryError, ProcessLookupError):
+            continue
+        if text in cmdline and proc.name.isdigit() and is_alive(int(proc.name)):
+            found.append(f"{proc.name}: {cmdline}")
+    return found
+
+
+@pytest.fixture
+def stack_env(tmp_path):
+    """Environment for a stack of its own: run folder, database and ports nobody else uses."""
+    return {
+        **os.environ,
+        "LAMPI_RUN_DIR": str(tmp_path / "run"),
+        "LAMPI_DB_NAME": str(tmp_path / "db.sqlite3"),
+        "LAMPI_HTTP_PORT": str(free_port()),
+        "LAMPI_MQTT_PORT": str(free_port()),
+        "LAMPI_WS_PORT": str(free_port()),
+        "LAMPI_MEMCACHED_PORT": str(free_port()),
+    }
+
+
+@pytest.fixture
+def stack(stack_env):
+    """`make up` with `stack_env`; `make down` afterwards whatever the test did."""
+    started = make("up", stack_env)
+    try:
+        assert started.returncode == 0, started.stderr
+        yield stack_env, started.stdout
+    finally:
+        make("down", stack_env)
+
+
+def error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    """What the stack printed on standard error, without make's own `*** Error` line."""
+    return [line for line in result.stderr.splitlines() if not line.startswith("make:")]
+
+
+def get(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status
+
+
+def check_stack_serves_and_stops(stack_env, output):
+    run_dir = Path(stack_env["LAMPI_RUN_DIR"])
+    site = f"http://{HOST}:{stack_env['LAMPI_HTTP_PORT']}"
+    assert site in output
+    assert f"ws://{HOST}:{stack_env['LAMPI_WS_PORT']}/mqtt" in output
+
+    assert get(f"{site}/login/") == 200
+    assert get(f"{site}/static/lampi/site.css") == 200
+    with MqttRecorder(HOST, int(stack_env["LAMPI_MQTT_PORT"]), ["stack-test/#"]) as recorder:
+        publish.single("stack-test/tcp", "1", hostname=HOST, port=int(stack_env["LAMPI_MQTT_PORT"]))
+        ws_port = int(stack_env["LAMPI_WS_PORT"])
+        publish.single("stack-test/ws", "2", hostname=HOST, port=ws_port, transport="websockets")
+        recorder.wait_for(lambda message: message.topic == "stack-test/tcp")
+        recorder.wait_for(lambda message: message.topic == "stack-test/ws")
+
+    again = make("up", stack_env)
+    assert again.returncode == 0
+    assert "already runs" in again.stdout
+    status = make("status", stack_env).stdout
+    pids = [int(path.read_text()) for path in run_dir.glob("*.pid")]
+    assert all(f"pid {pid}" in status for pid in pids)
+    assert "mqtt-daemon" in status
+
+    stopped = make("down", stack_env)
+    assert stopped.returncode == 0, stopped.stderr
+    assert not [pid for pid in pids if is_alive(pid)]
+    assert not live_processes_mentioning(str(run_dir))
+    assert "not running" in make("status", stack_env).stdout
+    return pids
+
+
+@pytest.mark.slow
+def test_up_serves_the_site_and_the_broker_and_down_stops_every_process(stack):
+    pids = check_stack_serves_and_stops(*stack)
+    assert len(pids) == 4
+
+
+def test_a_taken_port_is_a_one_line_error_and_starts_nothing(stack_env):
+    with socket.create_server((HOST, int(stack_env["LAMPI_MQTT_PORT"]))):
+        failed = make("up", stack_env)
+    assert failed.returncode != 0
+    [error] = error_lines(failed)
+    assert stack_env["LAMPI_MQTT_PORT"] in error
+    assert "LAMPI_MQTT_PORT" in error
+    assert not live_processes_mentioning(stack_env["LAMPI_RUN_DIR"])
+
+
+@pytest.mark.slow
+def test_a_part_dying_on_start_is_named_and_the_rest_is_stopped(stack_env):
+    # uWSGI reads UWSGI_* variables as options: an unknown user makes it exit at once, after Mosquitto started.
+    env = {**stack_env, "UWSGI_UID": "no-such-user-for-lampi"}
+    try:
+        failed = make("up", env)
+        left_running = live_processes_mentioning(stack_env["LAMPI_RUN_DIR"])
+    finally:
+        make("down", env)
+    assert failed.returncode != 0
+    [error] = error_lines(failed)
+    assert error.startswith("up: error: uwsgi exited on start"), error
+    assert not left_running
