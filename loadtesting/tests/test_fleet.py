@@ -1,8 +1,9 @@
 """The fleet stress test end to end: real broker, `manage.py fleet-sink` and `python -m lampi_load.fleet` as
-processes, a migrated SQLite file. Exact counts and loss detection."""
+processes, a migrated SQLite file. Exact counts, loss detection, and restarts of the broker and the sink."""
 
 import json
 import os
+import pwd
 import signal
 import sqlite3
 import subprocess
@@ -63,6 +64,15 @@ def sink(site_env, mosquitto, tmp_path):
     sink.stop()
 
 
+def persistent_broker(workdir: Path) -> Mosquitto:
+    """A broker that saves its sessions and queues across a restart."""
+    broker = Mosquitto(workdir, persistence=True)
+    # Started as root, Mosquitto drops to the `mosquitto` user, which cannot write the test's private folder:
+    # no log, no persistence. `user` keeps the current one (Mosquitto ignores it when not root).
+    broker.config.write_text(broker.config.read_text() + f"user {pwd.getpwuid(os.getuid()).pw_name}\n")
+    return broker
+
+
 def fleet(env: dict, broker: Mosquitto, *args: str, wait: bool = True):
     """Runs `python -m lampi_load.fleet`; the finished process (or the running one with wait=False)."""
     command = [sys.executable, "-m", "lampi_load.fleet", *args]
@@ -110,3 +120,38 @@ def test_deleted_measures_are_reported_lost(site_env, mosquitto, sink, tmp_path)
     assert checked["devices"][device]["lost"] == [3, 7]
     assert checked["devices"][device]["incomplete"] == [5]
     assert f"{device}: stored 71/90; lost 2: [3, 7]; incomplete 1: [5]" in again.stdout
+
+
+def test_broker_restart_mid_run_loses_nothing(site_env, tmp_path):
+    with persistent_broker(tmp_path / "broker") as broker:
+        sink = Sink(site_env, broker, tmp_path / "sink.log").start()
+        try:
+            out = tmp_path / "run"
+            args = ["run", "--devices", "5", "--messages", "40", "--duration", "4", "--out", str(out), *FAST]
+            publisher = fleet(site_env, broker, *args, wait=False)
+            time.sleep(1.5)
+            broker.restart(downtime=0.5)
+            stdout, _ = publisher.communicate(timeout=60)
+        finally:
+            sink.stop()
+        assert publisher.returncode == 0, stdout
+        checked = report(out)
+        assert checked["totals"]["measures_stored"] == 5 * 40 * 9
+        assert checked["stages"]["publisher"]["disconnects"] >= 5
+        assert "went away" in sink.log.read_text()
+
+
+def test_sink_killed_mid_run_loses_nothing(site_env, mosquitto, sink, tmp_path):
+    out = tmp_path / "run"
+    args = ["run", "--devices", "5", "--messages", "40", "--duration", "4", "--out", str(out), *FAST]
+    publisher = fleet(site_env, mosquitto, *args, wait=False)
+    time.sleep(1.5)
+    # No flush, no acknowledgement: what the sink held is resent by the broker to the next sink on the session.
+    sink.stop(signal.SIGKILL)
+    time.sleep(1)
+    sink.start()
+    stdout, _ = publisher.communicate(timeout=60)
+    assert publisher.returncode == 0, stdout
+    checked = report(out)
+    assert checked["totals"]["measures_stored"] == 5 * 40 * 9
+    assert "session present: True" in sink.log.read_text()
