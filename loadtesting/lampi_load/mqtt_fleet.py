@@ -1,8 +1,9 @@
 """Thousands of paho-mqtt clients on one event loop, inside a gevent process such as Locust's.
 
 paho's socket callbacks (`on_socket_open`, `on_socket_register_write`, ...) keep every client's socket in one
-epoll set; a single greenlet waits on the epoll descriptor itself, so gevent's hub wakes it only when some
-socket is ready, and it calls `loop_read`/`loop_write` on those clients and `loop_misc` on all once a second.
+epoll set, watched by gevent's hub as a single descriptor; one greenlet wakes when some socket is ready or some
+client has bytes to send, calls `loop_read`/`loop_write` on those clients (writes batched: one send for all
+that a device queued since the last pass) and `loop_misc` on all once a second.
 Each operation is reported once through `report(request_type, name, start, length, exception)`: CONNECT at
 CONNACK, PUBLISH at the socket write (QoS 0), PUBACK (QoS 1) or PUBCOMP (QoS 2), SUBSCRIBE at SUBACK.
 """
@@ -12,15 +13,14 @@ import resource
 import time
 from collections import deque
 from collections.abc import Callable
-from contextlib import suppress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import gevent
 import paho.mqtt.client as mqtt
 from gevent.event import Event
+from gevent.hub import get_hub
 from gevent.monkey import get_original
-from gevent.socket import wait_read
 
 # Locust's monkey-patching removes select.epoll (gevent cannot make it cooperative): use the original.
 Epoll, EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP = get_original(
@@ -124,8 +124,6 @@ class Connection:
         self.inflight[info.mid] = ("PUBLISH", name, start, len(payload))
         self.fleet.inflight += 1
         self.fleet._deadline(self, info.mid, start)
-        if self.client.want_write():
-            self.client.loop_write()  # now, rather than one loop pass later
 
     def subscribe(self, name: str, topics: list[tuple[str, int]]) -> None:
         start = time.perf_counter()
@@ -136,7 +134,6 @@ class Connection:
         self.inflight[mid] = ("SUBSCRIBE", name, start, 0)
         self.fleet.inflight += 1
         self.fleet._deadline(self, mid, start)
-        self.client.loop_write()
 
     def disconnect(self) -> None:
         """A clean DISCONNECT: the broker discards the last will."""
@@ -204,6 +201,11 @@ class Fleet:
         self._epoll = Epoll()
         self._by_fd: dict[int, Connection] = {}
         self._deadlines: deque = deque()
+        self._to_write: set[Connection] = set()  # queued bytes, not yet tried
+        self._polling_out: set[int] = set()  # fds whose socket was full: epoll tells when it drains
+        self._wake = Event()
+        self._watcher = get_hub().loop.io(self._epoll.fileno(), 1)
+        self._watcher.start(self._wake.set)
         self._greenlet = gevent.spawn(self._run)
 
     def connection(self, client_id: str, **options) -> Connection:
@@ -222,6 +224,7 @@ class Fleet:
         while self._by_fd and time.monotonic() < deadline:
             gevent.sleep(0.05)
         self._greenlet.kill()
+        self._watcher.close()
         self._epoll.close()
 
     # ------------------------------------------------------------------ socket callbacks
@@ -231,12 +234,30 @@ class Fleet:
 
     def _close(self, sock) -> None:
         fd = sock.fileno()
+        self._polling_out.discard(fd)
         if self._by_fd.pop(fd, None) is not None:
             self._epoll.unregister(fd)
 
     def _want_write(self, sock, write: bool) -> None:
-        if sock.fileno() in self._by_fd:
-            self._epoll.modify(sock.fileno(), EPOLLIN | EPOLLOUT if write else EPOLLIN)
+        fd = sock.fileno()
+        if write and fd in self._by_fd:
+            self._to_write.add(self._by_fd[fd])
+            self._wake.set()
+        elif not write and fd in self._polling_out:
+            self._polling_out.discard(fd)
+            self._epoll.modify(fd, EPOLLIN)
+
+    def _flush(self) -> None:
+        """Writes what each client queued; a socket that is full is left to epoll to report writable."""
+        connections, self._to_write = self._to_write, set()
+        for connection in connections:
+            client = connection.client
+            if client.want_write():
+                client.loop_write()
+            sock = client.socket()
+            if client.want_write() and sock is not None and sock.fileno() not in self._polling_out:
+                self._polling_out.add(sock.fileno())
+                self._epoll.modify(sock.fileno(), EPOLLIN | EPOLLOUT)
 
     def _deadline(self, connection: Connection, key, start: float) -> None:
         self._deadlines.append((start + self.timeout, connection, key, start))
@@ -245,9 +266,10 @@ class Fleet:
     def _run(self) -> None:
         next_misc = time.monotonic() + 1
         while True:
-            with suppress(TimeoutError):
-                wait_read(self._epoll.fileno(), max(0.0, next_misc - time.monotonic()))
+            self._wake.wait(max(0.0, next_misc - time.monotonic()))
+            self._wake.clear()
             began = time.perf_counter()
+            self._flush()
             for fd, mask in self._epoll.poll(0):
                 connection = self._by_fd.get(fd)
                 if connection is not None:
