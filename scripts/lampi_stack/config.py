@@ -37,6 +37,9 @@ class Config:
     memcached_port: int = 11211
     db_name: str = ""
     server_cpus: str = ""
+    # Ansible variables on top of the profile, as a JSON object: one experiment's change (the capacity study's
+    # ablation), e.g. LAMPI_STACK_VARS='{"uwsgi_threads": 4}'.
+    stack_vars: str = ""
 
     @classmethod
     def from_env(cls, env=os.environ) -> "Config":
@@ -46,6 +49,14 @@ class Config:
                 raise StackError(f"{name} must be a TCP port number, not {value!r}")
             return int(value)
 
+        stack_vars = env.get("LAMPI_STACK_VARS", "")
+        try:
+            if not isinstance(json.loads(stack_vars or "{}"), dict):
+                raise ValueError
+        except ValueError:
+            raise StackError(
+                f"LAMPI_STACK_VARS must be a JSON object of Ansible variables, not {stack_vars!r}"
+            ) from None
         profile = env.get("LAMPI_PROFILE") or "baseline"
         if not (ANSIBLE / "profiles" / f"{profile}.yml").exists():
             raise StackError(f"LAMPI_PROFILE={profile}: no such profile in ansible/profiles/")
@@ -58,6 +69,7 @@ class Config:
             memcached_port=port("LAMPI_MEMCACHED_PORT", 11211),
             db_name=env.get("LAMPI_DB_NAME", ""),
             server_cpus=env.get("LAMPI_SERVER_CPUS", ""),
+            stack_vars=stack_vars,
         )
 
     @property
@@ -98,6 +110,7 @@ class Config:
             "lampi_memcached_port": self.memcached_port,
             "lampi_db_name": self.db_name,
             "lampi_cpus": cpu_count(self.server_cpus) if self.server_cpus else os.cpu_count(),
+            **json.loads(self.stack_vars or "{}"),
         }
         command = [VENV_BIN / "ansible-playbook", "-i", "localhost,", "-c", "local", "local.yml"]
         result = subprocess.run(
