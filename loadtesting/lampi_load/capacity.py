@@ -1,0 +1,113 @@
+"""The capacity study end to end: the baseline, each change alone on top of it, and the tuned profile, searched
+one after another on the same machine with the same CPU pinning, then compared.
+
+    python -m lampi_load.capacity --time-limit 600 --fake-users 1000            # every configuration
+    python -m lampi_load.capacity --configs baseline,tuned                      # just the headline ratio
+For each configuration it restarts the local stack (`make up` with LAMPI_PROFILE and LAMPI_STACK_VARS), seeds
+the fake users into that configuration's own database (hashed by its own hasher, so no login rehashes), runs
+`lampi_load.http_search`, and at the end writes comparison.md and comparison.png beside the runs.
+"""
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+LOADTESTING = Path(__file__).resolve().parent.parent
+REPO = LOADTESTING.parent
+OWASP_ARGON2 = ["lampisite.hashers.OwaspArgon2PasswordHasher", "django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+
+# Each change alone on top of the baseline (Ansible variables, as in ansible/profiles/*.yml), then the tuned
+# profile, which is all the changes that helped together. The last field names the configuration's database:
+# one per (engine, hasher), seeded once and shared, so every user's stored hash matches the hasher in use.
+CONFIGS: dict[str, tuple[str, dict, str]] = {
+    "baseline": ("baseline", {}, "sqlite-pbkdf2"),
+    "argon2id": ("baseline", {"lampisite_password_hashers": OWASP_ARGON2}, "sqlite-argon2"),
+    "cached-sessions": (
+        "baseline",
+        {
+            "lampisite_session_engine": "django.contrib.sessions.backends.cached_db",
+            "lampisite_cache_backend": "memcached",
+        },
+        "sqlite-pbkdf2",
+    ),
+    "postgresql": ("baseline", {"lampisite_db_engine": "postgresql", "lampisite_db_conn_max_age": 600}, "pg-pbkdf2"),
+    "uwsgi-threads": ("baseline", {"uwsgi_processes": 4, "uwsgi_threads": 4, "uwsgi_listen": 1024}, "sqlite-pbkdf2"),
+    "nginx": ("baseline", {"nginx_worker_connections": 4096, "nginx_keepalive_timeout": 30}, "sqlite-pbkdf2"),
+    "tuned": ("tuned", {}, "pg-argon2"),
+}
+
+
+def stack_env(name: str, args) -> dict[str, str]:
+    """The environment of the stack and the search for one configuration."""
+    profile, overrides, database = CONFIGS[name]
+    db_name = (
+        f"lampi_{database[3:].replace('-', '_')}"
+        if database.startswith("pg-")
+        else str(REPO / "run" / f"{database}.db")
+    )
+    env = {**os.environ, "LAMPI_PROFILE": profile, "LAMPI_STACK_VARS": json.dumps(overrides), "LAMPI_DB_NAME": db_name}
+    env.update({"LAMPI_SERVER_CPUS": args.server_cpus, "LAMPI_LOADGEN_CPUS": args.loadgen_cpus})
+    return env
+
+
+def run(command: list, env: dict, cwd: Path = REPO) -> None:
+    print(f"capacity: $ {' '.join(map(str, command))}", flush=True)
+    subprocess.run(command, env=env, cwd=cwd, check=True)
+
+
+def search(name: str, args, out: Path) -> Path:
+    """Restarts the stack as `name`, seeds it, searches it; returns the search's results folder."""
+    env = stack_env(name, args)
+    stack_env_vars = {**env, "PYTHONPATH": str(REPO / "scripts")}
+    run([sys.executable, "-m", "lampi_stack", "down"], stack_env_vars)
+    run([sys.executable, "-m", "lampi_stack", "up"], stack_env_vars)
+    run([sys.executable, "-m", "lampi_stack", "manage", "loadtestingdata", "--count", args.fake_users], stack_env_vars)
+    http_search = [sys.executable, "-m", "lampi_load.http_search", "--host", args.host, "--time-limit", args.time_limit]
+    http_search += ["--name", name, "--results-root", out, "--", "--fake-users", args.fake_users, *args.locust_args]
+    run(http_search, env, cwd=LOADTESTING)
+    return max(out.glob(f"*-{name}"), key=lambda path: path.stat().st_mtime)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated, from: {', '.join(CONFIGS)}")
+    parser.add_argument("--time-limit", default="600", help="seconds each search may take (default 600)")
+    parser.add_argument("--fake-users", default="1000", help="fake users to seed and sign in as (default 1000)")
+    parser.add_argument("--host", default="http://127.0.0.1:8080", help="the local stack's site URL")
+    parser.add_argument("--server-cpus", default="0" if (os.cpu_count() or 1) >= 2 else "", help="taskset list")
+    parser.add_argument("--loadgen-cpus", default="1" if (os.cpu_count() or 1) >= 2 else "", help="taskset list")
+    parser.add_argument("--out", type=Path, help="folder for the runs (default loadtesting/results/<stamp>-capacity)")
+    parser.add_argument("locust_args", nargs="*", help="after --: passed to Locust (e.g. -- --hone-hold 20)")
+    args = parser.parse_args(argv)
+    names = [name.strip() for name in args.configs.split(",") if name.strip()]
+    unknown = [name for name in names if name not in CONFIGS]
+    if unknown or not names:
+        parser.error(f"unknown configuration {', '.join(unknown) or '(none)'}; choose from {', '.join(CONFIGS)}")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    out = args.out or LOADTESTING / "results" / f"{stamp}-capacity"
+    out.mkdir(parents=True, exist_ok=True)
+    command = "python -m lampi_load.capacity " + shlex.join(sys.argv[1:] if argv is None else argv)
+    (out / "command.txt").write_text(command + "\n")
+    results = {}
+    try:
+        for name in names:
+            results[name] = search(name, args, out)
+    except subprocess.CalledProcessError as error:
+        print(f"capacity: error: {' '.join(map(str, error.cmd[:4]))}... exited {error.returncode}", file=sys.stderr)
+        return 1
+    finally:
+        stop = [sys.executable, "-m", "lampi_stack", "down"]
+        subprocess.run(stop, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO / "scripts")})
+        if results:
+            compare = [sys.executable, "-m", "lampi_load.compare", "--out", str(out)]
+            subprocess.run([*compare, *(f"{name}={folder}" for name, folder in results.items())], cwd=LOADTESTING)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
