@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 MANAGE := cd Web/lampisite && ../../$(PY) manage.py
 
-.PHONY: help setup test lint lock up down status
+.PHONY: help setup test lint lock up down status demo capacity
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -28,6 +28,13 @@ down:  ## Stop what `make up` started
 
 status:  ## Say which parts of the local stack run, and where
 	@PYTHONPATH=scripts $(PY) -m lampi_stack status
+
+demo:  ## Set up, seed, start the stack, find the largest load it serves without error, stop (DEMO_TIME_LIMIT)
+	@bash scripts/demo.sh
+
+capacity:  ## The capacity study: baseline, each change alone, tuned; compared (CAPACITY_ARGS)
+	@bash scripts/setup.sh
+	cd loadtesting && ../$(PY) -m lampi_load.capacity $(CAPACITY_ARGS)
 
 lock:  ## Re-resolve uv.lock after editing pyproject.toml
 	UV_PROJECT_ENVIRONMENT=$(VENV) .cache/uv/bin/uv lock --python python3.11
