@@ -1,8 +1,11 @@
 """`make up` / `make down`: the real stack on free loopback ports, in a temporary run folder."""
 
 import os
+import random
+import shutil
 import socket
 import subprocess
+import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -10,7 +13,6 @@ import paho.mqtt.publish as publish
 import pytest
 
 from testing.mqtt_recorder import MqttRecorder
-from testing.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -42,23 +44,40 @@ def live_processes_mentioning(text: str) -> list[str]:
     return found
 
 
+def stack_port() -> int:
+    """A free port below Linux's ephemeral range (32768+), so no outgoing connection takes it before the stack."""
+    while True:
+        port = random.randrange(20000, 32768)
+        with socket.socket() as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                continue
+            return port
+
+
 @pytest.fixture
 def stack_env(tmp_path):
     """Environment for a stack of its own: run folder, database and ports nobody else uses."""
+    ports = set()
+    while len(ports) < 4:
+        ports.add(stack_port())
+    http, mqtt, ws, memcached = (str(port) for port in ports)
     return {
         **os.environ,
         "LAMPI_RUN_DIR": str(tmp_path / "run"),
         "LAMPI_DB_NAME": str(tmp_path / "db.sqlite3"),
-        "LAMPI_HTTP_PORT": str(free_port()),
-        "LAMPI_MQTT_PORT": str(free_port()),
-        "LAMPI_WS_PORT": str(free_port()),
-        "LAMPI_MEMCACHED_PORT": str(free_port()),
+        "LAMPI_HTTP_PORT": http,
+        "LAMPI_MQTT_PORT": mqtt,
+        "LAMPI_WS_PORT": ws,
+        "LAMPI_MEMCACHED_PORT": memcached,
     }
 
 
 @pytest.fixture
 def stack(stack_env):
-    """`make up` with `stack_env`; `make down` afterwards whatever the test did."""
+    """`make up` with `stack_env`, pinned to CPU 0; `make down` afterwards whatever the test did."""
+    stack_env = {**stack_env, "LAMPI_SERVER_CPUS": "0"}
     started = make("up", stack_env)
     try:
         assert started.returncode == 0, started.stderr
@@ -110,7 +129,15 @@ def check_stack_serves_and_stops(stack_env, output):
 
 @pytest.mark.slow
 def test_up_serves_the_site_and_the_broker_and_down_stops_every_process(stack):
-    pids = check_stack_serves_and_stops(*stack)
+    stack_env, output = stack
+    pinned = {
+        path.name: (
+            Path(f"/proc/{path.read_text().strip()}/status").read_text().split("Cpus_allowed_list:")[1].split()[0]
+        )
+        for path in Path(stack_env["LAMPI_RUN_DIR"]).glob("*.pid")
+    }
+    assert set(pinned.values()) == {"0"}, pinned
+    pids = check_stack_serves_and_stops(stack_env, output)
     assert len(pids) == 4
 
 
@@ -137,3 +164,25 @@ def test_a_part_dying_on_start_is_named_and_the_rest_is_stopped(stack_env):
     [error] = error_lines(failed)
     assert error.startswith("up: error: uwsgi exited on start"), error
     assert not left_running
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/usr/lib/postgresql").exists(), reason="needs PostgreSQL (make setup)")
+def test_tuned_profile_adds_postgresql_and_memcached(stack_env):
+    # A run folder the postgres user can reach (pytest's own is private to root), and the private cluster's
+    # default database instead of the SQLite file.
+    run_root = Path(tempfile.mkdtemp(prefix="lampi-tuned-"))
+    run_root.chmod(0o755)
+    env = {**stack_env, "LAMPI_PROFILE": "tuned", "LAMPI_RUN_DIR": str(run_root / "run")}
+    del env["LAMPI_DB_NAME"]
+    started = make("up", env)
+    try:
+        assert started.returncode == 0, started.stderr
+        settings = (run_root / "run" / "lampisite.env").read_text()
+        assert "LAMPI_DB_ENGINE=postgresql" in settings
+        assert f"LAMPI_CACHE_LOCATION=127.0.0.1:{env['LAMPI_MEMCACHED_PORT']}" in settings
+        pids = check_stack_serves_and_stops(env, started.stdout)
+        assert len(pids) == 6
+    finally:
+        make("down", env)
+        shutil.rmtree(run_root, ignore_errors=True)

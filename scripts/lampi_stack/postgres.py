@@ -58,7 +58,7 @@ def wait_and_create_database(run_dir: Path, name: str, is_running, timeout: floa
     """Waits until the server accepts connections, then creates the site's database unless it exists."""
     socket_dir = str(run_dir / "postgresql")
     deadline = time.monotonic() + timeout
-    while subprocess.run([binary("pg_isready"), "-q", "-h", socket_dir], check=False).returncode != 0:
+    while subprocess.run([binary("pg_isready"), "-q", "-h", socket_dir, "-U", DB_USER], check=False).returncode != 0:
         if not is_running() or time.monotonic() > deadline:
             raise StackError(f"postgresql did not start (see {run_dir}/postgresql.log)")
         time.sleep(0.2)

@@ -94,7 +94,8 @@ def _start_all(config: Config) -> None:
                 log = run / f"{name}.log"
                 raise StackError(f"{name} exited on start ({process.returncode}): {last_line(log)[:200]} (see {log})")
 
-    binaries = {name: which(name) for name in ["nginx", "mosquitto", *(["taskset"] if pin else [])]}
+    # sar is not started here, but the load tests record with sysstat while they run.
+    binaries = {name: which(name) for name in ["nginx", "mosquitto", "sar", *(["taskset"] if pin else [])]}
     if config.uses_memcached:
         binaries["memcached"] = which("memcached")
     if config.uses_postgresql:
@@ -143,6 +144,15 @@ def down(config: Config) -> list[str]:
     stopped = [part.name for part in reversed(PARTS) if stop(config.run_dir, part.name, part.program, part.stop_signal)]
     config.state_file.unlink(missing_ok=True)
     return stopped
+
+
+def manage(config: Config, arguments: list[str]) -> int:
+    """Runs manage.py with the settings the stack was rendered with; returns its exit code."""
+    if not (config.run_dir / "lampisite.env").exists():
+        raise StackError(f"no stack settings in {config.run_dir}: make up first")
+    return subprocess.run(
+        [str(VENV_BIN / "python"), "manage.py", *arguments], cwd=SITE, env=config.django_env()
+    ).returncode
 
 
 def status(config: Config) -> str:
