@@ -32,14 +32,17 @@ class SeedingError(ValueError):
 
 
 def fake_username(n: int) -> str:
+    """`user_000233` for n = 233."""
     return f"user_{n:06d}"
 
 
 def fake_password(n: int) -> str:
+    """The username reversed: `332000_resu`."""
     return fake_username(n)[::-1]
 
 
 def fake_device_id(n: int) -> str:
+    """The device user n owns: `1e00000000e9` for n = 233."""
     return f"{DEVICE_ID_BASE + n:012x}"
 
 
@@ -96,6 +99,7 @@ def seed(todo: Plan, *, workers: int | None = None, progress: bool = True) -> No
     # The site's configured hasher goes to the workers, so their hashes are the ones the login page checks.
     pool = ProcessPoolExecutor(workers, initializer=start_worker, initargs=(get_hasher(), os.getpid()))
     try:
+        # Submitted before tqdm starts its monitor thread, so the workers are forked from a single thread.
         hashed = pool.map(hash_passwords, batches)
         with tqdm(total=len(todo.new_users), unit="user", desc="Seeding", disable=not progress) as bar:
             for passwords in hashed:
@@ -115,6 +119,7 @@ def write(ns: list[int], passwords: dict[int, str]) -> None:
         Lampi.objects.bulk_create(Lampi(device_id=fake_device_id(n), user_id=ids[fake_username(n)]) for n in ns)
 
 
+# The hasher of this worker process, set by start_worker().
 _hasher = None
 
 
@@ -127,6 +132,7 @@ def start_worker(hasher, parent: int) -> None:
 
 
 def exit_with_parent(parent: int) -> None:
+    """Ends this worker once its parent is gone."""
     # After a kill -9 of the command, nobody would read the hashes: stop rather than hash on for minutes.
     while os.getppid() == parent:
         time.sleep(0.5)

@@ -8,6 +8,7 @@ from lampi import seeding
 
 
 def whole_number(name: str, value) -> int:
+    """`value` as an int, or a CommandError naming the option."""
     try:
         return int(value)
     except ValueError:
