@@ -48,6 +48,9 @@ class LampiBrowsing(TaskSet):
     def sign_in(self):
         with self.client.get("/login/", name="/login/", catch_response=True) as page:
             token = CSRF_TOKEN_RE.search(page.text or "")
+            if page.status_code != 200:
+                page.failure(f"status {page.status_code}")
+                return
             if not token:
                 page.failure("login page has no CSRF token")
                 return
