@@ -83,12 +83,14 @@ def draw_timeline(history: list[dict], moments: dict, path: Path) -> None:
 def sar_table(sar: dict) -> list[str]:
     """One row per moment with the sar figures that explain a break."""
     lines = [
-        "| moment | CPU %user | %system | %iowait | %idle | run queue | load 1 min | %memused | lo rxkB/s "
-        "| TCP active/s | passive/s | retrans/s | resets out/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| moment | CPU %user | %system | %iowait | %idle | %idle per core | run queue | load 1 min | %memused "
+        "| lo rxkB/s | TCP active/s | passive/s | retrans/s | resets out/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for moment, views in sar.items():
-        cpu = first(views.get("cpu"))
+        cpus = views.get("cpu", [])
+        cpu = next((row for row in cpus if row.get("CPU") == "all"), first(cpus))
+        per_core = ", ".join(f"{row['CPU']}: {row.get('%idle')}" for row in cpus if row.get("CPU", "all") != "all")
         queue = first(views.get("queue"))
         memory = first(views.get("memory"))
         lo = next((row for row in views.get("network", []) if row.get("IFACE") == "lo"), {})
@@ -98,6 +100,7 @@ def sar_table(sar: dict) -> list[str]:
             cpu.get("%system"),
             cpu.get("%iowait"),
             cpu.get("%idle"),
+            per_core,
             queue.get("runq-sz"),
             queue.get("ldavg-1"),
             memory.get("%memused"),

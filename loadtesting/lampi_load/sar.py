@@ -13,9 +13,10 @@ from pathlib import Path
 
 SADC_CANDIDATES = ["/usr/lib/sysstat/sadc", "/usr/lib64/sa/sadc", "/usr/libexec/sysstat/sadc"]
 
-# The views a report shows for each moment: CPU, run queue and load, memory, disks, network, TCP.
+# The views a report shows for each moment: CPU (all and each core: the server and the load generator may be
+# pinned to different ones), run queue and load, memory, disks, network, TCP.
 SAR_VIEWS = {
-    "cpu": ["-u"],
+    "cpu": ["-u", "-P", "ALL"],
     "queue": ["-q"],
     "memory": ["-r"],
     "disk": ["-d", "-p"],

@@ -38,7 +38,8 @@ def test_every_view_has_averages_for_a_window(recording, tmp_path):
     tcp_columns = {key for row in summary["minimal"]["tcp"] for key in row}
     assert {"active/s", "retrans/s", "orsts/s"} <= tcp_columns  # both TCP and ETCP tables parsed
     listing = (tmp_path / "sar-minimal.txt").read_text()
-    assert "$ sar -u -s" in listing
+    assert "$ sar -u -P ALL -s" in listing
+    assert {row["CPU"] for row in summary["minimal"]["cpu"]} >= {"all", "0"}
     assert "Average:" in listing
 
 
