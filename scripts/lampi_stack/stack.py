@@ -1,5 +1,6 @@
 """Brings the stack up in order, waits until every part answers, and takes it down again."""
 
+import resource
 import shutil
 import signal
 import subprocess
@@ -81,6 +82,8 @@ def up(config: Config) -> str:
 
 def _start_all(config: Config) -> None:
     run, env = config.run_dir, config.django_env()
+    # One open file per connection: the servers inherit the highest limit this user may set.
+    resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
     pin = ["taskset", "-c", config.server_cpus] if config.server_cpus else []
     python = str(VENV_BIN / "python")
     started = {}
