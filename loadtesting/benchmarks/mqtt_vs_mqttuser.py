@@ -1,0 +1,161 @@
+"""Our shared-event-loop MQTT client against Locust's MqttUser and bare paho, on one private broker, same run.
+
+    .venv/bin/python loadtesting/benchmarks/mqtt_vs_mqttuser.py --seconds 20 --markdown /tmp/bench.md
+Starts Mosquitto on free loopback ports, pins it to CPU 1 and every load generator to CPU 0 (taskset), then:
+throughput (acknowledged messages/s: 100 clients each keeping up to 20 QoS 1 (100 QoS 0) messages
+unacknowledged, topping up every 0.1 s, the same 120-byte payload) for our client, MqttUser and bare paho; and
+connections (N clients, one QoS 1 message every 2 s each) for ours and MqttUser, counting failures when nothing
+is wrong with the broker (false ones).
+"""
+
+import argparse
+import csv
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(REPO), str(REPO / "loadtesting")]
+from testing.mosquitto import Mosquitto  # noqa: E402
+
+BENCH = Path(__file__).resolve().parent
+LOCUST = str(Path(sys.executable).parent / "locust")
+CONTENDERS = {"ours": "FleetFlood", "MqttUser": "MqttUserFlood"}
+
+
+def machine() -> str:
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
+    load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    return f"{platform.node()}: {os.cpu_count()} cores ({model}), Linux {platform.release()}; load average {load}"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def locust_run(broker, user_class: str, users: int, rate: float, seconds: float, env: dict, csv_dir: Path) -> dict:
+    """One headless Locust on CPU 0: totals by request kind, and the steady window's msgs/s and CPU per message.
+
+    The window starts 3 s after all users are started and ends 1 s before the run does; Locust's start-up and
+    ramp cost no CPU in it. The CPU share says how much of its core the generator got (the machine is shared).
+    """
+    prefix = csv_dir / f"{user_class}-{users}-{time.monotonic_ns()}"
+    command = ["taskset", "-c", "0", LOCUST, "-f", str(BENCH / "mqtt_flood.py"), user_class, "--headless"]
+    command += ["-u", str(users), "-r", str(rate), "-t", f"{seconds:.0f}s", "--host", "127.0.0.1"]
+    command += ["--csv", str(prefix), "--only-summary", "--stop-timeout", "5"]
+    environ = {**os.environ, "BENCH_PORT": str(broker.port), **env}
+    process = subprocess.Popen(command, env=environ, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    window = []
+    time.sleep(2 + users / rate + 3)  # Locust's start-up, the ramp, then steady state
+    for pause in (0, seconds - users / rate - 4):
+        time.sleep(pause)
+        window.append((time.time(), cpu_seconds(process.pid)))
+    process.wait(timeout=seconds + 120)
+    result = {"ok": 0, "failed": 0, "connects": 0, "errors": []}
+    with open(f"{prefix}_stats.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["Name"] == "Aggregated":
+                continue
+            requests, failures = int(row["Request Count"]), int(row["Failure Count"])
+            if "connect" in row["Name"]:
+                result["connects"] += requests - failures
+            elif "publish" in row["Name"] or row["Type"] == "PUBLISH":
+                result["ok"] += requests - failures
+            result["failed"] += failures
+    with open(f"{prefix}_failures.csv", newline="") as handle:
+        result["errors"] = [
+            f"{row['Occurrences']}x {row['Name']}: {row['Error'][:90]}" for row in csv.DictReader(handle)
+        ]
+    with open(f"{prefix}_stats_history.csv", newline="") as handle:
+        history = [row for row in csv.DictReader(handle) if row["Name"] == "Aggregated"]
+
+    def ok_at(epoch: float) -> int:
+        row = min(history, key=lambda row: abs(float(row["Timestamp"]) - epoch))
+        return int(row["Total Request Count"]) - int(row["Total Failure Count"])
+
+    (t1, cpu1), (t2, cpu2) = window
+    messages = ok_at(t2) - ok_at(t1)
+    result["rate"] = messages / (t2 - t1)
+    result["cpu_us"] = (cpu2 - cpu1) / max(messages, 1) * 1e6
+    result["cpu_share"] = (cpu2 - cpu1) / (t2 - t1)
+    return result
+
+
+def bare_run(broker, qos: int, clients: int, window: int, seconds: float) -> dict:
+    """The bare paho publisher's msgs/s, CPU per message and CPU share over its measured window."""
+    command = ["taskset", "-c", "0", sys.executable, str(BENCH / "mqtt_bare_paho.py"), "--port", str(broker.port)]
+    command += ["--qos", str(qos), "--clients", str(clients), "--window", str(window), "--seconds", str(seconds)]
+    output = subprocess.run(command, cwd=REPO, timeout=seconds + 60, capture_output=True, text=True, check=True)
+    return json.loads(output.stdout)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20, help="length of each throughput case")
+    parser.add_argument("--clients", type=int, default=100, help="clients in the throughput cases")
+    parser.add_argument("--connections", type=int, nargs="+", default=[3000, 10000], help="connection-case sizes")
+    parser.add_argument("--spawn-rate", type=float, default=400, help="clients started per second (connections)")
+    parser.add_argument("--hold", type=float, default=10, help="seconds all connections are held")
+    parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
+    args = parser.parse_args(argv)
+    lines = [f"Machine: {machine()}", "", f"Command: `{shlex.join(['python', *sys.argv])}`", ""]
+    with tempfile.TemporaryDirectory() as tmp, Mosquitto(Path(tmp) / "broker") as broker:
+        subprocess.run(["taskset", "-pc", "1", str(broker.process.pid)], check=True, capture_output=True)
+        lines += [
+            "| QoS | generator | acked msgs/s | CPU share it got | CPU µs/msg | msgs/s per full core | "
+            "x MqttUser | of bare paho | failures |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for qos in (1, 0):
+            # paho's own window is 20 unacknowledged QoS>0 messages (deeper queues cost it per ack); QoS 0 is done at
+            # the socket write, so a deeper queue keeps the socket busy between the 0.1 s naps of a flood.
+            window = 20 if qos else 100
+            env = {"BENCH_QOS": str(qos), "BENCH_WINDOW": str(window)}
+            runs = {
+                name: locust_run(broker, cls, args.clients, args.clients, args.seconds, env, Path(tmp))
+                for name, cls in CONTENDERS.items()
+            }
+            runs["bare paho"] = bare_run(broker, qos, args.clients, window, args.seconds)
+            for name, run in runs.items():
+                per_core = 1e6 / run["cpu_us"]
+                lines.append(
+                    f"| {qos} | {name} | {run['rate']:,.0f} | {run['cpu_share']:.0%} | {run['cpu_us']:.0f} | "
+                    f"{per_core:,.0f} | {per_core * runs['MqttUser']['cpu_us'] / 1e6:.2f} | "
+                    f"{per_core * runs['bare paho']['cpu_us'] / 1e6:.0%} | {run.get('failed', 0)} |"
+                )
+                print(lines[-1], flush=True)
+        lines += [
+            "",
+            "| connections | contender | connected (CONNACK) | messages acknowledged | failures | "
+            "failures / requests | top failure |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for count in args.connections:
+            seconds = count / args.spawn_rate + args.hold
+            for name, cls in CONTENDERS.items():
+                run = locust_run(broker, cls, count, args.spawn_rate, seconds, {"BENCH_PACED": "1"}, Path(tmp))
+                total = run["ok"] + run["connects"] + run["failed"]
+                top = run["errors"][0] if run["errors"] else "-"
+                lines.append(
+                    f"| {count:,} | {name} | {run['connects']:,} | {run['ok']:,} | {run['failed']:,} | "
+                    f"{run['failed'] / max(total, 1):.1%} | {top} |"
+                )
+                print(lines[-1], flush=True)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.markdown:
+        args.markdown.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
