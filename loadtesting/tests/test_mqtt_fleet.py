@@ -36,4 +36,4 @@ def test_profiles_rates_match_the_model_document():
 
 
 def test_lamp_state_is_about_the_size_the_model_says():
-    assert 100 <= len(lamp_state("lamp_bt_peripheral")) <= 145
+    assert 120 <= len(lamp_state("lamp_bt_peripheral")) <= 170
