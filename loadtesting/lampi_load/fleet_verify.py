@@ -95,7 +95,10 @@ def delivery_report(manifest: dict) -> dict:
             "unacknowledged": publisher["unacknowledged"],
             "disconnects": publisher["disconnects"],
         },
-        "broker": {"dropped": publisher["dropped_after"] - publisher["dropped_before"]},
+        "broker": {
+            "dropped": publisher["dropped_after"] - publisher["dropped_before"],
+            "dropped_current": publisher.get("dropped_current", True),
+        },
         "sink": {"received_minus_sent_s": percentiles(sink_lag)},
         "database": {"stored_minus_received_s": percentiles(write_lag)},
     }
@@ -160,7 +163,8 @@ def render(report: dict) -> str:
         f"  publisher: {st['publisher']['took_s']} s for {st['publisher']['target_s']} s target, lateness s "
         f"{fmt(st['publisher']['lateness_s'])}, PUBACK s {fmt(st['publisher']['puback_s'])}, "
         f"{st['publisher']['unacknowledged']} unacknowledged, {st['publisher']['disconnects']} disconnects",
-        f"  broker: {st['broker']['dropped']} dropped",
+        f"  broker: {st['broker']['dropped']} dropped"
+        + ("" if st["broker"]["dropped_current"] else " (no $SYS update after the drain: may be short)"),
         f"  sink (received - sent) s: {fmt(st['sink']['received_minus_sent_s'])}",
         f"  database (stored - received) s: {fmt(st['database']['stored_minus_received_s'])}",
         f"  limited by {report['limited_by']}",

@@ -38,6 +38,8 @@ class Command(BaseCommand):
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
             log.addHandler(handler)
             log.setLevel(logging.INFO)
+        if settings.DEBUG:
+            log.warning("DEBUG is on: every query is formatted and kept in memory; LAMPI_DEBUG=0 for long runs")
         sink = FleetSink(
             host, port, topic=topic, qos=qos, client_id=client_id, batch_size=batch_size, batch_wait=batch_wait
         )
