@@ -2,7 +2,7 @@
 
 Run by mqtt_vs_mqttuser.py. Pick the user class by name; settings come from the environment:
 BENCH_PORT (broker port on 127.0.0.1), BENCH_QOS (0, 1 or 2), BENCH_WINDOW (unacknowledged messages a client
-may have, paho's own default 20), BENCH_PACED=1 (one message every 2 s per client instead of a flood).
+may have, paho's own default 20), BENCH_PACED=1 (one message every 10 s per client instead of a flood).
 Every client publishes the same payload to the same topic, so MqttUser's table (one row per topic) stays short.
 """
 
@@ -58,7 +58,7 @@ def close_fleet(environment, **kwargs):
 class FleetFlood(User):
     """Our client: one Connection on the process's shared event loop."""
 
-    wait_time = constant(2 if PACED else 0)
+    wait_time = constant(10 if PACED else 0)
 
     def on_start(self):
         self.connection = get_fleet(self.environment).connection(f"fleet-{uuid.uuid4().hex[:12]}")
@@ -78,7 +78,7 @@ class MqttUserFlood(MqttUser):
     """Locust's own MQTT user: one paho client with its own network loop (a greenlet under gevent) per user."""
 
     port = PORT
-    wait_time = constant(2 if PACED else 0)
+    wait_time = constant(10 if PACED else 0)
 
     @task
     def flood(self):

@@ -289,7 +289,7 @@ class Fleet:
             self._wake.clear()
             began = time.perf_counter()
             self._flush()
-            for fd, mask in self._epoll.poll(0):
+            for fd, mask in self._epoll.poll(0, len(self._by_fd) + 1):
                 connection = self._by_fd.get(fd)
                 if connection is not None:
                     connection._on_ready(mask)
@@ -314,6 +314,9 @@ class Fleet:
                     connection.client.disconnect()
                 continue
             entry = connection.inflight.get(key)
+            if entry is not None and entry[2] == start and connection.client.socket() is not None:
+                connection.client.loop_read()  # an acknowledgement that arrived but is not read yet is no timeout
+                entry = connection.inflight.get(key)
             if entry is not None and entry[2] == start:
                 del connection.inflight[key]
                 self.inflight -= 1

@@ -9,6 +9,7 @@ every `sys_interval` seconds, 10 by default; only the values that changed). Brid
 
 import argparse
 import json
+import signal
 import sys
 import threading
 import time
@@ -36,10 +37,11 @@ COUNTERS = {
 # Mosquitto's own one-minute moving averages, in messages per minute.
 PER_MINUTE = {"messages received/s (Mosquitto 1 min avg)": "$SYS/broker/load/messages/received/1min"}
 DROPPED = "$SYS/broker/publish/messages/dropped"
+STOP = threading.Event()  # set by SIGTERM: a search stops the recording when its run ends
 
 
 def record(address: BrokerAddress, out: Path, duration: float) -> int:
-    """Writes every `$SYS` update received in `duration` seconds to `out`; returns how many."""
+    """Writes every `$SYS` update received in `duration` seconds (or until SIGTERM) to `out`; returns how many."""
     count = 0
     with out.open("w") as log:
 
@@ -62,7 +64,7 @@ def record(address: BrokerAddress, out: Path, duration: float) -> int:
         try:
             if not subscribed.wait(10):
                 raise ConnectionError(f"no SUBACK from {address.host}:{address.port} within 10 s")
-            time.sleep(duration)
+            STOP.wait(duration)
         finally:
             client.disconnect()
             client.loop_stop()
@@ -126,6 +128,7 @@ def main(argv=None) -> int:
         return 0
     if not args.out:
         parser.error("--out is required when recording")
+    signal.signal(signal.SIGTERM, lambda *_: STOP.set())
     try:
         address = BrokerAddress.parse(args.host)
         count = record(address, args.out, args.duration)

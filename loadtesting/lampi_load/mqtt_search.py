@@ -1,0 +1,133 @@
+"""One command for the MQTT hone-in search: checks the broker, runs Locust headless with the $SYS logger beside
+it, writes the report.
+
+    python -m lampi_load.mqtt_search --host mqtt://127.0.0.1:1883 --time-limit 300
+Everything after `--` goes to Locust unchanged (for example `-- --hone-hold 30 --processes 2`).
+"""
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from lampi_load.http_search import machine_description
+from lampi_load.mqtt_fleet import BrokerAddress
+from lampi_load.mqtt_model import PROFILES
+from lampi_load.mqtt_sys import markdown, summarise
+from lampi_load.report import render
+
+LOADTESTING = Path(__file__).resolve().parent.parent
+REPO = LOADTESTING.parent
+# Devices connect by the hundred: start at 500, double, hold each level 20 s (10,000 within about 3 minutes).
+HONE_DEFAULTS = ["--hone-spawn-rate", "200", "--hone-start-users", "500", "--hone-hold", "20"]
+
+
+def preflight(address: BrokerAddress) -> None:
+    """Raises ConnectionError, with one line, unless the broker answers a CONNECT within 5 s."""
+    connected = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, transport=address.transport)
+    if address.transport == "websockets":
+        client.ws_set_options(path=address.path)
+    client.on_connect = lambda client, userdata, flags, reason_code, properties: connected.set()
+    try:
+        client.connect(address.host, address.port)
+    except OSError as error:
+        raise ConnectionError(f"cannot reach the broker at {address.host}:{address.port} ({error})") from None
+    client.loop_start()
+    try:
+        if not connected.wait(5):
+            raise ConnectionError(f"no CONNACK from {address.host}:{address.port} within 5 s")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def locust_command(args, results_dir: Path, extra: list[str]) -> list[str]:
+    files = f"{LOADTESTING / 'mqtt-locustfile.py'},{LOADTESTING / 'hone_in.py'}"
+    command = [str(Path(sys.executable).parent / "locust"), "-f", files, "--headless", "--only-summary"]
+    command += ["--host", args.host, "--csv", str(results_dir / "locust"), "--csv-full-history"]
+    command += ["--hone-results-dir", str(results_dir), "--hone-time-limit", str(args.time_limit)]
+    command += ["--mqtt-profile", args.profile, *HONE_DEFAULTS]
+    if "--hone-expected-rps-per-user" in (LOADTESTING / "hone_in.py").read_text():
+        # A level whose devices publish far less than the model says fails too (a broker silently slowing down).
+        command += ["--hone-expected-rps-per-user", f"{PROFILES[args.profile].rate():.4f}"]
+    # A search provokes failures on purpose: Locust's own exit code would always say 1.
+    command += ["--exit-code-on-error", "0", *extra]
+    cpus = os.environ.get("LAMPI_LOADGEN_CPUS")
+    return ["taskset", "-c", cpus, *command] if cpus else command
+
+
+def broker_health(results_dir: Path) -> str:
+    """A markdown section: the $SYS summary over each of the search's moments."""
+    moments = json.loads((results_dir / "verdict.json").read_text()).get("moments", {})
+    lines = ["", "## Broker health ($SYS) at the moments", ""]
+    for moment, window in moments.items():
+        summary = summarise(results_dir / "sys.jsonl", window["start"], window["end"])
+        lines += [f"### {moment.replace('_', ' ')} ({window['users']} devices)", "", markdown(summary), ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    argv = argv[: argv.index("--")] if "--" in argv else argv
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default=os.environ.get("LAMPI_MQTT_URL", "mqtt://127.0.0.1:1883"), help="broker")
+    parser.add_argument("--time-limit", type=float, default=300, help="seconds the search may take (default 300)")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="normal", help="device usage profile")
+    parser.add_argument("--name", default="mqtt", help="suffix of the results folder name")
+    parser.add_argument("--results-root", type=Path, default=LOADTESTING / "results", help="where result folders go")
+    args = parser.parse_args(argv)
+    if args.time_limit <= 0:
+        parser.error("--time-limit must be positive")
+    try:
+        address = BrokerAddress.parse(args.host)
+        preflight(address)
+    except (ValueError, ConnectionError) as error:
+        print(f"mqtt_search: error: {error}", file=sys.stderr)
+        return 2
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    results_dir = args.results_root / f"{stamp}-{args.name}"
+    results_dir.mkdir(parents=True)
+    command = locust_command(args, results_dir, extra)
+    (results_dir / "command.txt").write_text(
+        "python -m lampi_load.mqtt_search " + shlex.join([*argv, *(["--", *extra] if extra else [])]) + "\n"
+        "# which ran: " + shlex.join(command) + "\n"
+    )
+    (results_dir / "machine.txt").write_text(machine_description() + "\n")
+    print(f"mqtt_search: searching {args.host} for at most {args.time_limit:.0f} s; results in {results_dir}")
+    sys_log = [
+        sys.executable,
+        "-m",
+        "lampi_load.mqtt_sys",
+        "--host",
+        args.host,
+        "--out",
+        str(results_dir / "sys.jsonl"),
+    ]
+    logger = subprocess.Popen([*sys_log, "--duration", str(args.time_limit + 300)], cwd=LOADTESTING)
+    try:
+        finished = subprocess.run(command, cwd=REPO, timeout=args.time_limit + 300)
+    finally:
+        logger.terminate()
+        logger.wait(timeout=10)
+    if finished.returncode != 0 or not (results_dir / "verdict.json").exists():
+        print(f"mqtt_search: error: Locust exited {finished.returncode} without a verdict", file=sys.stderr)
+        return 1
+    report = render(results_dir)
+    with report.open("a") as handle:
+        handle.write(broker_health(results_dir))
+    print(f"mqtt_search: report {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
