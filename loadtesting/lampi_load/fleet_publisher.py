@@ -28,7 +28,7 @@ WATER_QUALITY = {
     "temperature": (0.0, 30.0),
 }
 SYS_DROPPED = "$SYS/broker/publish/messages/dropped"
-# Published on every $SYS pass: two of them after the drain mean the other counters are current.
+# Published on every $SYS pass ("<n> seconds"): dates the passes on the broker's clock.
 SYS_UPTIME = "$SYS/broker/uptime"
 # Seconds between housekeeping passes: keepalive pings (loop_misc) and reconnecting clients the broker dropped.
 HOUSEKEEPING_EVERY = 0.5
@@ -80,7 +80,8 @@ class Fleet:
         self.puback: list[float] = []
         self.lateness: list[float] = []
         self.dropped: list[int] = []
-        self.uptime_ticks = 0
+        self.uptime = 0
+        self.broker_started = float("inf")
         self.failed = self.disconnects = 0
         self.closing = False
 
@@ -115,7 +116,9 @@ class Fleet:
         if message.topic == SYS_DROPPED:
             self.dropped.append(int(message.payload))
         else:
-            self.uptime_ticks += 1
+            self.uptime = int(message.payload.split()[0])
+            # The least delayed message gives the best estimate of when the broker started (to the second).
+            self.broker_started = min(self.broker_started, time.time() - self.uptime)
 
     # ------------------------------------------------------------ loop
     def step(self, timeout: float) -> None:
@@ -204,8 +207,10 @@ class Fleet:
     def drain(self, timeout: float, sys_wait: float) -> dict:
         """Waits for the last PUBACKs and for a fresh $SYS pass; the rest of the publisher's figures."""
         acked = self.run_until(lambda: not self.sent_at, timeout)
-        ticks = self.uptime_ticks
-        sys_current = self.run_until(lambda: self.uptime_ticks >= ticks + 2, sys_wait)
+        # A $SYS pass dated two seconds after the drain on the broker's clock, however late its messages come.
+        drained = time.time() - self.broker_started + 2 if self.uptime else float("inf")
+        sys_current = self.run_until(lambda: self.uptime >= drained, sys_wait)
+        self.run_until(lambda: False, 0.2)  # the rest of that pass, dropped count included
         self.closing = True
         for client in [*self.clients, self.monitor]:
             client.disconnect()
