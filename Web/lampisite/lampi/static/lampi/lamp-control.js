@@ -39,15 +39,26 @@
   client.on("connect", () => {
     brokerState.textContent = "broker connected";
     brokerState.className = "state connected";
-    client.subscribe([topics.changed, topics.bridge], { qos: 1 });
-    setEnabled(true);
+    // Controls come alive once the subscriptions are granted: the retained `changed` state arrives first, so
+    // a slider moved at once never sends the page's defaults over the lamp's real state.
+    client.subscribe([topics.changed, topics.bridge], { qos: 1 }, (error) => {
+      if (error) {
+        brokerState.textContent = "subscription refused: " + error.message;
+        brokerState.className = "state disconnected";
+        return;
+      }
+      setEnabled(true);
+    });
   });
   client.on("offline", () => {
     brokerState.textContent = "broker unreachable, retrying";
     brokerState.className = "state disconnected";
     setEnabled(false);
   });
-  client.on("error", (error) => { brokerState.textContent = "broker error: " + error.message; });
+  client.on("error", (error) => {
+    brokerState.textContent = "broker error: " + error.message;
+    brokerState.className = "state disconnected";
+  });
 
   client.on("message", (topic, payload) => {
     if (topic === topics.bridge) {
