@@ -79,7 +79,8 @@ class Fleet:
         self.sent_at: dict[tuple[int, int], float] = {}
         self.puback: list[float] = []
         self.lateness: list[float] = []
-        self.dropped: list[int] = []
+        self.dropped_seen: int | None = None
+        self.dropped = 0
         self.uptime = 0
         self.broker_started = float("inf")
         self.failed = self.disconnects = 0
@@ -114,9 +115,16 @@ class Fleet:
 
     def on_sys(self, client, userdata, message):
         if message.topic == SYS_DROPPED:
-            self.dropped.append(int(message.payload))
+            value = int(message.payload)
+            if self.dropped_seen is not None:
+                # A restarted broker counts from 0 again.
+                self.dropped += value - self.dropped_seen if value >= self.dropped_seen else value
+            self.dropped_seen = value
         else:
-            self.uptime = int(message.payload.split()[0])
+            uptime = int(message.payload.split()[0])
+            if uptime < self.uptime:
+                self.broker_started = float("inf")  # restarted
+            self.uptime = uptime
             # The least delayed message gives the best estimate of when the broker started (to the second).
             self.broker_started = min(self.broker_started, time.time() - self.uptime)
 
@@ -173,7 +181,7 @@ class Fleet:
         interval = plan.duration / total
         started_wall, started = time.time(), time.monotonic()
         next_housekeeping = started + HOUSEKEEPING_EVERY
-        dropped_before = self.dropped[-1] if self.dropped else 0
+        dropped_before = self.dropped
         sent = 0
         while sent < total:
             now = time.monotonic()
@@ -219,7 +227,7 @@ class Fleet:
             "unacknowledged": len(self.sent_at) if not acked else 0,
             "puback_s": percentiles(self.puback),
             "disconnects": self.disconnects,
-            "dropped_after": self.dropped[-1] if self.dropped else 0,
+            "dropped_after": self.dropped,
             # False when no full $SYS pass came within sys_wait: the dropped count may miss the last drops.
             "dropped_current": sys_current,
         }

@@ -97,7 +97,7 @@ def delivery_report(manifest: dict) -> dict:
         },
         "broker": {
             "dropped": publisher["dropped_after"] - publisher["dropped_before"],
-            "dropped_current": publisher.get("dropped_current", True),
+            "dropped_current": publisher["dropped_current"],
         },
         "sink": {"received_minus_sent_s": percentiles(sink_lag)},
         "database": {"stored_minus_received_s": percentiles(write_lag)},

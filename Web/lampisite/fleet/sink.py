@@ -79,6 +79,7 @@ class FleetSink:
             mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
         )
         self.client.on_connect = self.on_connect
+        self.client.on_subscribe = self.on_subscribe
         self.client.on_disconnect = self.on_disconnect
         self.client.on_message = self.on_message
         self.connect_properties = Properties(PacketTypes.CONNECT)
@@ -187,7 +188,6 @@ class FleetSink:
             # Readers (the verify step) do not block the writer, and commits cost one fsync less.
             with connection.cursor() as cursor:
                 cursor.execute("PRAGMA journal_mode=WAL")
-        self.client.on_subscribe = self.on_subscribe
         self.client.connect_async(self.host, self.port, clean_start=False, properties=self.connect_properties)
         self.running = True
         started = self.last_message = next_progress = time.monotonic()
