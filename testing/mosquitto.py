@@ -1,5 +1,6 @@
 """A real Mosquitto broker on free loopback ports, with an MQTT (TCP) and a WebSockets listener."""
 
+import os
 import shutil
 import subprocess
 import time
@@ -40,6 +41,10 @@ class Mosquitto:
             "log_type notice",
             "connection_messages true",
         ]
+        if os.geteuid() == 0:
+            # Started as root, Mosquitto switches to the `mosquitto` user, which cannot write to the test's
+            # folder: it would run with no log and no persistence, silently. Stay root instead.
+            lines.append("user root")
         if persistence:
             lines += ["persistence true", f"persistence_location {self.workdir}/"]
         self.config.write_text("\n".join(lines) + "\n")
