@@ -4,7 +4,8 @@
 Each device connects as `<device id>_broker` (persistent session, last will "0" on its bridge-state topic),
 announces itself, then publishes what loadtesting/mqtt-model.md says a person using the lamp causes. All the
 devices of a process share one event loop (lampi_load/mqtt_fleet.py). Add `,loadtesting/hone_in.py` to -f
-to let the hone-in search drive the device count.
+to let the hone-in search drive the device count. With `--processes N` each process takes its own slice of the
+device ids; workers started by hand (`--worker`) need `--mqtt-id-slices <number of workers>` to do the same.
 """
 
 import logging
@@ -133,6 +134,8 @@ class LampiDevice(User):
         self.come_online()
 
     def on_stop(self):
+        if not hasattr(self, "connection"):
+            return  # stopped before it had a device id
         if self.connection.connected.is_set():
             # A bridge stopped on purpose says so: the broker discards the will on a clean DISCONNECT.
             self.connection.client.publish(self.state_topic, "0", qos=1, retain=True)
