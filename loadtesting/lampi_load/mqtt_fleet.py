@@ -4,8 +4,10 @@ paho's socket callbacks (`on_socket_open`, `on_socket_register_write`, ...) keep
 epoll set, watched by gevent's hub as a single descriptor; one greenlet wakes when some socket is ready or some
 client has bytes to send, calls `loop_read`/`loop_write` on those clients (writes batched: one send for all
 that a device queued since the last pass) and `loop_misc` on all once a second.
-Each operation is reported once through `report(request_type, name, start, length, exception)`: CONNECT at
-CONNACK, PUBLISH at the socket write (QoS 0), PUBACK (QoS 1) or PUBCOMP (QoS 2), SUBSCRIBE at SUBACK.
+Each operation is reported once through `report(request_type, name, start, length, exception)`: CONNECT from
+opening the TCP connection to CONNACK (failed without a CONNACK `timeout` s after the CONNECT was queued), PUBLISH
+at the socket write (QoS 0), PUBACK (QoS 1) or PUBCOMP (QoS 2), SUBSCRIBE at SUBACK; any of them unanswered for
+`timeout` s fails.
 """
 
 import logging
