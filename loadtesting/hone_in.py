@@ -65,6 +65,12 @@ def add_hone_in_options(parser):
         default=defaults.generator_cpu_limit,
         help="Generator CPU %% above which a failing level is the generator's, not the server's",
     )
+    group.add_argument(
+        "--hone-expected-rps-per-user",
+        type=float,
+        default=0,
+        help="Requests (MQTT: messages) per second each user should make; a level below 80%% of it fails (0: off)",
+    )
     group.add_argument("--hone-results-dir", default="", help="Folder for verdict.json and sar slices")
     group.add_argument(
         "--hone-sar",
@@ -86,6 +92,7 @@ def settings_from(options) -> SearchSettings:
         time_limit=options.hone_time_limit,
         max_p95_ms=options.hone_max_p95_ms or None,
         generator_cpu_limit=options.hone_generator_cpu_limit,
+        expected_rps_per_user=options.hone_expected_rps_per_user or None,
     )
 
 
