@@ -55,9 +55,8 @@ def locust_command(args, results_dir: Path, extra: list[str]) -> list[str]:
     command += ["--host", args.host, "--csv", str(results_dir / "locust"), "--csv-full-history"]
     command += ["--hone-results-dir", str(results_dir), "--hone-time-limit", str(args.time_limit)]
     command += ["--mqtt-profile", args.profile, *HONE_DEFAULTS]
-    if "--hone-expected-rps-per-user" in (LOADTESTING / "hone_in.py").read_text():
-        # A level whose devices publish far less than the model says fails too (a broker silently slowing down).
-        command += ["--hone-expected-rps-per-user", f"{PROFILES[args.profile].rate():.4f}"]
+    # A level whose devices publish far less than the model says fails too (a broker silently slowing down).
+    command += ["--hone-expected-rps-per-user", f"{PROFILES[args.profile].rate():.4f}"]
     # A search provokes failures on purpose: Locust's own exit code would always say 1.
     command += ["--exit-code-on-error", "0", *extra]
     cpus = os.environ.get("LAMPI_LOADGEN_CPUS")
