@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Seconds each search may take, and how many fake users to seed (the locustfile picks among them).
+# Seconds each search may take (HTTP, MQTT), and how many fake users to seed (the locustfile picks among them).
 DEMO_TIME_LIMIT="${DEMO_TIME_LIMIT:-600}"
+DEMO_MQTT_TIME_LIMIT="$DEMO_MQTT_TIME_LIMIT"
 DEMO_FAKE_USERS="${DEMO_FAKE_USERS:-10000}"
 
 say() { printf '\ndemo: %s\n' "$*"; }
@@ -32,5 +33,12 @@ say "searching for the largest HTTP load served without error (at most ${DEMO_TI
     -- --fake-users "$DEMO_FAKE_USERS")
 http_report=$(ls -td loadtesting/results/*-demo-http | head -n 1)/report.md
 
+say "searching for the largest LAMPI device fleet the broker serves without error (at most ${DEMO_MQTT_TIME_LIMIT}s)"
+(cd loadtesting && ../.venv/bin/python -m lampi_load.mqtt_search \
+    --host "mqtt://127.0.0.1:${LAMPI_MQTT_PORT:-1883}" --time-limit "$DEMO_MQTT_TIME_LIMIT" --name demo-mqtt)
+mqtt_report=$(ls -td loadtesting/results/*-demo-mqtt | head -n 1)/report.md
+
 say "HTTP verdict ($http_report):"
 sed -n '3,6p' "$http_report"
+say "MQTT verdict ($mqtt_report):"
+sed -n '3,6p' "$mqtt_report"
