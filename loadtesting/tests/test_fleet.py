@@ -3,7 +3,6 @@ processes, a migrated SQLite file. Exact counts, loss detection, and restarts of
 
 import json
 import os
-import pwd
 import signal
 import sqlite3
 import subprocess
@@ -66,11 +65,7 @@ def sink(site_env, mosquitto, tmp_path):
 
 def persistent_broker(workdir: Path) -> Mosquitto:
     """A broker that saves its sessions and queues across a restart."""
-    broker = Mosquitto(workdir, persistence=True)
-    # Started as root, Mosquitto drops to the `mosquitto` user, which cannot write the test's private folder:
-    # no log, no persistence. `user` keeps the current one (Mosquitto ignores it when not root).
-    broker.config.write_text(broker.config.read_text() + f"user {pwd.getpwuid(os.getuid()).pw_name}\n")
-    return broker
+    return Mosquitto(workdir, persistence=True)
 
 
 def fleet(env: dict, broker: Mosquitto, *args: str, wait: bool = True):
