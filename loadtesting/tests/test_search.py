@@ -141,3 +141,14 @@ def test_level_rate_is_measured_over_the_hold_only():
     verdict = run.run()
     first = verdict.levels[0]
     assert first["rps"] == pytest.approx(FAST.start_users, rel=0.15)
+
+
+def test_throughput_is_not_judged_on_too_few_expected_requests():
+    # 10 devices at 0.04 messages/s expect 4 messages in a 10 s hold: zero arriving is chance, not a slow broker.
+    settings = SearchSettings(hold=10, time_limit=3600, expected_rps_per_user=0.04, max_users=20)
+    verdict = SyntheticRun(settings, capacity=10_000, rate=lambda users: 0).run()
+    assert verdict.status == "no-failure-up-to-max-users"
+    # With enough devices to expect 400 messages per hold, the same silence fails the level.
+    settings = SearchSettings(hold=10, time_limit=3600, expected_rps_per_user=0.04, start_users=1000)
+    verdict = SyntheticRun(settings, capacity=10_000, rate=lambda users: 0).run()
+    assert "expected" in verdict.failure_reason
