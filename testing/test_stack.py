@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -130,6 +131,8 @@ def check_stack_serves_and_stops(stack_env, output):
 @pytest.mark.slow
 def test_up_serves_the_site_and_the_broker_and_down_stops_every_process(stack):
     stack_env, output = stack
+    # Baseline: Django itself answers the root redirect (its security headers are on it).
+    assert redirect_of(f"http://{HOST}:{stack_env['LAMPI_HTTP_PORT']}/") == (302, "/lampi/", True)
     pinned = {
         path.name: (
             Path(f"/proc/{path.read_text().strip()}/status").read_text().split("Cpus_allowed_list:")[1].split()[0]
@@ -166,8 +169,21 @@ def test_a_part_dying_on_start_is_named_and_the_rest_is_stopped(stack_env):
     assert not left_running
 
 
+def redirect_of(url: str) -> tuple[int, str, bool]:
+    """Status and Location of `url` without following it, and whether Django (its security headers) answered."""
+
+    class NoFollow(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args):
+            return None
+
+    try:
+        urllib.request.build_opener(NoFollow).open(url, timeout=10)
+    except urllib.error.HTTPError as response:
+        return response.code, response.headers["Location"], "X-Frame-Options" in response.headers
+    raise AssertionError(f"{url} did not redirect")
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(not Path("/usr/lib/postgresql").exists(), reason="needs PostgreSQL (make setup)")
 def test_tuned_profile_adds_postgresql_and_memcached(stack_env):
     # A run folder the postgres user can reach (pytest's own is private to root), and the private cluster's
     # default database instead of the SQLite file.
@@ -181,6 +197,10 @@ def test_tuned_profile_adds_postgresql_and_memcached(stack_env):
         settings = (run_root / "run" / "lampisite.env").read_text()
         assert "LAMPI_DB_ENGINE=postgresql" in settings
         assert f"LAMPI_CACHE_LOCATION=127.0.0.1:{env['LAMPI_MEMCACHED_PORT']}" in settings
+        # The fixed redirects are NGINX's in this profile: same answers, no Django process spent on them.
+        site = f"http://{HOST}:{env['LAMPI_HTTP_PORT']}"
+        assert redirect_of(f"{site}/") == (302, "/lampi/", False)
+        assert redirect_of(f"{site}/lampi") == (301, "/lampi/", False)
         pids = check_stack_serves_and_stops(env, started.stdout)
         assert len(pids) == 6
     finally:
