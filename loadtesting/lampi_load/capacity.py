@@ -90,7 +90,7 @@ def main(argv=None) -> int:
     if unknown or not names:
         parser.error(f"unknown configuration {', '.join(unknown) or '(none)'}; choose from {', '.join(CONFIGS)}")
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    out = args.out or LOADTESTING / "results" / f"{stamp}-capacity"
+    out = (args.out or LOADTESTING / "results" / f"{stamp}-capacity").resolve()
     out.mkdir(parents=True, exist_ok=True)
     command = "python -m lampi_load.capacity " + shlex.join(sys.argv[1:] if argv is None else argv)
     (out / "command.txt").write_text(command + "\n")

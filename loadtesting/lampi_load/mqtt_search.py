@@ -94,7 +94,8 @@ def main(argv=None) -> int:
         return 2
 
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    results_dir = args.results_root / f"{stamp}-{args.name}"
+    # Absolute: Locust runs from the repository root, this command from anywhere.
+    results_dir = args.results_root.resolve() / f"{stamp}-{args.name}"
     results_dir.mkdir(parents=True)
     command = locust_command(args, results_dir, extra)
     (results_dir / "command.txt").write_text(
