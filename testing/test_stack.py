@@ -2,6 +2,7 @@
 
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -89,7 +90,8 @@ def stack(stack_env):
 
 def error_lines(result: subprocess.CompletedProcess) -> list[str]:
     """What the stack printed on standard error, without make's own `*** Error` line."""
-    return [line for line in result.stderr.splitlines() if not line.startswith("make:")]
+    # `make:` at top level, `make[2]:` under `make test` (CI): both are make's, not the stack's.
+    return [line for line in result.stderr.splitlines() if not re.match(r"make(\[\d+\])?:", line)]
 
 
 def get(url: str) -> int:
