@@ -95,6 +95,23 @@ def locust_command(args, results_dir: Path, extra: list[str]) -> list[str]:
     return ["taskset", "-c", cpus, *command] if cpus else command
 
 
+def start_run(tool: str, args, argv: list[str], extra: list[str], make_command) -> tuple[Path, list[str]]:
+    """Creates the run's results folder with command.txt (how to reproduce it) and machine.txt; returns the
+    folder and the Locust command `make_command(args, folder, extra)` builds for it."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    # Absolute: Locust runs from the repository root, this command from anywhere.
+    results_dir = args.results_root.resolve() / f"{stamp}-{args.name}"
+    results_dir.mkdir(parents=True)
+    command = make_command(args, results_dir, extra)
+    (results_dir / "command.txt").write_text(
+        f"python -m lampi_load.{tool} " + shlex.join([*argv, *(["--", *extra] if extra else [])]) + "\n"
+        "# which ran: " + shlex.join(command) + "\n"
+    )
+    (results_dir / "machine.txt").write_text(machine_description() + "\n")
+    print(f"{tool}: searching {args.host} for at most {args.time_limit:.0f} s; results in {results_dir}")
+    return results_dir, command
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
@@ -115,17 +132,7 @@ def main(argv=None) -> int:
         print(f"http_search: error: {error}", file=sys.stderr)
         return 2
 
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    # Absolute: Locust runs from the repository root, this command from anywhere.
-    results_dir = args.results_root.resolve() / f"{stamp}-{args.name}"
-    results_dir.mkdir(parents=True)
-    command = locust_command(args, results_dir, extra)
-    (results_dir / "command.txt").write_text(
-        "python -m lampi_load.http_search " + shlex.join([*argv, *(["--", *extra] if extra else [])]) + "\n"
-        "# which ran: " + shlex.join(command) + "\n"
-    )
-    (results_dir / "machine.txt").write_text(machine_description() + "\n")
-    print(f"http_search: searching {args.host} for at most {args.time_limit:.0f} s; results in {results_dir}")
+    results_dir, command = start_run("http_search", args, argv, extra, locust_command)
     # Locust's log (the search's decisions among it) streams to this terminal as it goes.
     finished = subprocess.run(command, cwd=REPO, timeout=args.time_limit + 300)
     if finished.returncode != 0 or not (results_dir / "verdict.json").exists():

@@ -8,16 +8,14 @@ Everything after `--` goes to Locust unchanged (for example `-- --hone-hold 30 -
 import argparse
 import json
 import os
-import shlex
 import subprocess
 import sys
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from lampi_load.http_search import machine_description
+from lampi_load.http_search import start_run
 from lampi_load.mqtt_fleet import BrokerAddress
 from lampi_load.mqtt_model import PROFILES
 from lampi_load.mqtt_sys import markdown, summarise
@@ -100,17 +98,7 @@ def main(argv=None) -> int:
         print(f"mqtt_search: error: {error}", file=sys.stderr)
         return 2
 
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    # Absolute: Locust runs from the repository root, this command from anywhere.
-    results_dir = args.results_root.resolve() / f"{stamp}-{args.name}"
-    results_dir.mkdir(parents=True)
-    command = locust_command(args, results_dir, extra)
-    (results_dir / "command.txt").write_text(
-        "python -m lampi_load.mqtt_search " + shlex.join([*argv, *(["--", *extra] if extra else [])]) + "\n"
-        "# which ran: " + shlex.join(command) + "\n"
-    )
-    (results_dir / "machine.txt").write_text(machine_description() + "\n")
-    print(f"mqtt_search: searching {args.host} for at most {args.time_limit:.0f} s; results in {results_dir}")
+    results_dir, command = start_run("mqtt_search", args, argv, extra, locust_command)
     sys_log = [
         sys.executable,
         "-m",
