@@ -112,10 +112,16 @@ def start_run(tool: str, args, argv: list[str], extra: list[str], make_command) 
     return results_dir, command
 
 
-def main(argv=None) -> int:
+def split_locust_args(argv=None) -> tuple[list[str], list[str]]:
+    """This command's own arguments, and those after `--`, which go to Locust unchanged."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
-    argv = argv[: argv.index("--")] if "--" in argv else argv
+    if "--" not in argv:
+        return argv, []
+    return argv[: argv.index("--")], argv[argv.index("--") + 1 :]
+
+
+def main(argv=None) -> int:
+    argv, extra = split_locust_args(argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=os.environ.get("LAMPI_URL", "http://127.0.0.1:8080"), help="site URL")
     parser.add_argument("--time-limit", type=float, default=600, help="seconds the search may take (default 600)")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from lampi_load.http_search import start_run
+from lampi_load.http_search import split_locust_args, start_run
 from lampi_load.mqtt_fleet import BrokerAddress
 from lampi_load.mqtt_model import PROFILES
 from lampi_load.mqtt_sys import markdown, summarise
@@ -73,9 +73,7 @@ def broker_health(results_dir: Path) -> str:
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
-    argv = argv[: argv.index("--")] if "--" in argv else argv
+    argv, extra = split_locust_args(argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default=os.environ.get("LAMPI_MQTT_URL", "mqtt://127.0.0.1:1883"), help="broker")
     parser.add_argument("--time-limit", type=float, default=300, help="seconds the search may take (default 300)")
