@@ -25,11 +25,13 @@ import paho.mqtt.client as paho_client
 from gevent.event import Event
 from gevent.hub import get_hub
 from gevent.monkey import get_original
+from gevent.socket import socket as GeventSocket
 
 # Locust's monkey-patching removes select.epoll (gevent cannot make it cooperative): use the original.
 Epoll, EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP = get_original(
     "select", ["epoll", "EPOLLIN", "EPOLLOUT", "EPOLLERR", "EPOLLHUP"]
 )
+PlainSocket = get_original("socket", "socket")
 logger = logging.getLogger("lampi_load.mqtt_fleet")
 Report = Callable[[str, str, float, int, Exception | None], None]
 
@@ -69,20 +71,60 @@ def raise_open_file_limit() -> int:
     return soft
 
 
+class UnwaitedCondition:
+    """The condition paho makes for every publish (`MQTTMessageInfo`), for clients nobody waits on.
+
+    A Fleet reports each message through its callbacks and never calls `wait_for_publish`; a real Condition per
+    message was a tenth of the generator's CPU at QoS 1. Waiting is refused with a clear error: on the Fleet's one
+    OS thread it could only ever block every connection of the process.
+    """
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> bool:
+        return False
+
+    def notify(self, n: int = 1) -> None:
+        pass
+
+    def notify_all(self) -> None:
+        pass
+
+    def wait(self, timeout: float | None = None) -> bool:
+        raise RuntimeError("wait_for_publish() is not available in a process with a Fleet: use its report")
+
+
 class PahoThreading:
     """What paho sees as `threading` once a Fleet exists in the process: C re-entrant locks, gevent's threads.
 
-    paho takes several locks per message and makes a Condition per publish; gevent makes them pure Python, about a
-    fifth of the CPU per message. All clients run in one OS thread and paho never yields while holding them (its
-    sockets are non-blocking), so re-entrant C locks are correct here and cannot deadlock.
+    paho takes several locks per message; gevent makes them pure Python, about a fifth of the CPU per message. All
+    clients run in one OS thread and paho never yields while holding them (its sockets are non-blocking), so
+    re-entrant C locks are correct here and cannot deadlock.
     """
 
     Lock = RLock = get_original("_thread", "RLock")
     Thread = threading.Thread
+    _unwaited = UnwaitedCondition()
 
     @classmethod
     def Condition(cls):  # noqa: N802 (threading's name)
-        return threading.Condition(cls.RLock())
+        return cls._unwaited
+
+
+class FleetClient(mqtt.Client):
+    """paho's client on a plain socket once connected over TCP.
+
+    The connect itself goes through gevent's socket (it waits without blocking the process); after that the Fleet's
+    epoll says when the socket is ready, so gevent's cooperative wrapper around every send and recv (three recv per
+    PUBACK) is pure cost. WebSockets keep gevent's socket: paho's handshake blocks on it.
+    """
+
+    def _create_socket_connection(self):
+        sock = super()._create_socket_connection()
+        if self._transport != "tcp" or not isinstance(sock, GeventSocket):
+            return sock
+        return PlainSocket(fileno=sock.detach())
 
 
 class Connection:
@@ -91,7 +133,7 @@ class Connection:
     def __init__(self, fleet: "Fleet", client_id: str, *, clean_session: bool = True, keepalive: int = 60):
         self.fleet = fleet
         self.client_id = client_id
-        self.client = mqtt.Client(
+        self.client = FleetClient(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=clean_session,

@@ -1,9 +1,16 @@
-"""The shared event loop's pieces that need no Locust: broker addresses, the model's arithmetic."""
+"""The shared event loop without Locust: broker addresses, the model's arithmetic, the loop under gevent."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from lampi_load.mqtt_fleet import BrokerAddress
 from lampi_load.mqtt_model import PROFILES, lamp_state
+
+LOADTESTING = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
@@ -37,3 +44,49 @@ def test_profiles_rates_match_the_model_document():
 
 def test_lamp_state_is_about_the_size_the_model_says():
     assert 120 <= len(lamp_state("lamp_bt_peripheral")) <= 170
+
+
+# Run under gevent's monkey-patching, as in a Locust process: connects one device over TCP and one over WebSockets,
+# publishes at QoS 1 from each, and prints what the Fleet reported and which sockets paho ended up with.
+FLEET_UNDER_GEVENT = """
+from gevent import monkey; monkey.patch_all()
+import json, sys
+import gevent
+from lampi_load.mqtt_fleet import BrokerAddress, Fleet, PlainSocket
+
+reports = []
+fleets = [Fleet(BrokerAddress.parse(url), lambda *report: reports.append(report[:2] + (report[4],)))
+          for url in sys.argv[1:]]
+connections = [fleet.connection(f"fleet-test-{n}") for n, fleet in enumerate(fleets)]
+for connection in connections:
+    connection.connect()
+    assert connection.connected.wait(10), "no CONNACK"
+    connection.publish("devices/[id]/lamp/changed", "devices/x/lamp/changed", b"{}", 1)
+gevent.sleep(1)
+try:
+    connections[0].client.publish("t", b"x", 1).wait_for_publish(1)
+    refused = ""
+except RuntimeError as error:
+    refused = str(error)
+print(json.dumps({
+    "reports": [[kind, name, repr(error)] for kind, name, error in reports],
+    "plain": [isinstance(connection.client.socket(), PlainSocket) for connection in connections],
+    "refused": refused,
+}))
+for fleet in fleets:
+    fleet.close()
+"""
+
+
+def test_fleet_under_gevent_uses_plain_tcp_sockets_and_reports_every_ack(mosquitto):
+    script = [sys.executable, "-c", FLEET_UNDER_GEVENT, f"mqtt://{mosquitto.host}:{mosquitto.port}", mosquitto.ws_url]
+    done = subprocess.run(script, capture_output=True, text=True, timeout=60, cwd=LOADTESTING)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    published = [report for report in result["reports"] if report[0] == "PUBLISH"]
+    assert published == [["PUBLISH", "devices/[id]/lamp/changed", "None"]] * 2
+    assert [report for report in result["reports"] if report[0] == "CONNECT"] == [["CONNECT", "connect", "None"]] * 2
+    # TCP gets the plain socket (no gevent wrapper on every send and recv); WebSockets keep gevent's for paho's
+    # blocking handshake.
+    assert result["plain"] == [True, False]
+    assert "wait_for_publish() is not available" in result["refused"]
