@@ -80,37 +80,51 @@ def up(config: Config) -> str:
     )
 
 
-def _start_all(config: Config) -> None:
-    run, env = config.run_dir, config.django_env()
-    # One open file per connection: the servers inherit the highest limit this user may set.
-    resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
-    pin = ["taskset", "-c", config.server_cpus] if config.server_cpus else []
-    python = str(VENV_BIN / "python")
-    started = {}
+class Launcher:
+    """Starts parts in the run folder, pinned to the configured CPUs; remembers them to say if one has exited."""
 
-    def launch(name: str, argv: list[str], **kwargs) -> None:
-        started[name] = start(run, name, [*pin, *argv], **kwargs)
+    def __init__(self, config: Config):
+        self.config = config
+        self.pin = ["taskset", "-c", config.server_cpus] if config.server_cpus else []
+        self.started: dict[str, subprocess.Popen] = {}
 
-    def check_alive() -> None:
-        for name, process in started.items():
+    def __call__(self, name: str, argv: list[str], **kwargs) -> None:
+        self.started[name] = start(self.config.run_dir, name, [*self.pin, *argv], **kwargs)
+
+    def check_alive(self) -> None:
+        """Raises StackError naming the first part that exited, with its log's last line."""
+        for name, process in self.started.items():
             if process.poll() is not None:
-                log = run / f"{name}.log"
+                log = self.config.run_dir / f"{name}.log"
                 raise StackError(f"{name} exited on start ({process.returncode}): {last_line(log)[:200]} (see {log})")
 
-    # sar is not started here, but the load tests record with sysstat while they run.
-    binaries = {name: which(name) for name in ["nginx", "mosquitto", "sar", *(["taskset"] if pin else [])]}
-    if config.uses_memcached:
-        binaries["memcached"] = which("memcached")
+
+def start_stores(config: Config, launch: Launcher) -> None:
+    """PostgreSQL and memcached, when the profile uses them; returns once PostgreSQL has the site's database."""
+    run, env = config.run_dir, config.django_env()
     if config.uses_postgresql:
         data_dir = postgres.prepare(run)
         launch("postgresql", postgres.server_argv(data_dir))
-        postgres.wait_and_create_database(run, env.get("LAMPI_DB_NAME") or "lampi", lambda: check_alive() is None)
+        postgres.wait_and_create_database(
+            run, env.get("LAMPI_DB_NAME") or "lampi", lambda: launch.check_alive() is None
+        )
     if config.uses_memcached:
         options = [line.split() for line in (run / "memcached.conf").read_text().splitlines()]
         launch(
             "memcached",
-            [binaries["memcached"], *(word for line in options if line and line[0][0] == "-" for word in line)],
+            [which("memcached"), *(word for line in options if line and line[0][0] == "-" for word in line)],
         )
+
+
+def _start_all(config: Config) -> None:
+    run, env = config.run_dir, config.django_env()
+    # One open file per connection: the servers inherit the highest limit this user may set.
+    resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
+    python = str(VENV_BIN / "python")
+    launch = Launcher(config)
+    # sar is not started here, but the load tests record with sysstat while they run.
+    binaries = {name: which(name) for name in ["nginx", "mosquitto", "sar", *(["taskset"] if launch.pin else [])]}
+    start_stores(config, launch)
 
     for command in (["migrate", "--noinput"], ["collectstatic", "--noinput", "--clear"]):
         result = subprocess.run([python, "manage.py", *command], cwd=SITE, env=env, capture_output=True, text=True)
@@ -131,13 +145,13 @@ def _start_all(config: Config) -> None:
     }
     deadline = time.monotonic() + READY_TIMEOUT
     while checks:
-        check_alive()
+        launch.check_alive()
         checks = {name: check for name, check in checks.items() if not check()}
         if checks and time.monotonic() > deadline:
             raise StackError(f"{', '.join(checks)} did not answer within {READY_TIMEOUT} s (logs in {run})")
         if checks:
             time.sleep(0.3)
-    check_alive()
+    launch.check_alive()
 
 
 def down(config: Config) -> list[str]:
