@@ -7,9 +7,16 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE = REPO / "ansible"
 VENV_BIN = Path(sys.executable).parent
+# The site's settings lampisite.env may set. The profile decides them: one it leaves empty (the baseline's
+# password hashers, its cache) takes the settings' default, never a value from the caller's environment.
+SITE_SETTINGS = yaml.safe_load((ANSIBLE / "roles" / "lampisite" / "defaults" / "main.yml").read_text())[
+    "lampisite_base_environment"
+].keys()
 
 
 class StackError(RuntimeError):
@@ -126,8 +133,8 @@ class Config:
             raise StackError(f"rendering the configuration failed: {failure[:300]} (see {self.run_dir}/render.log)")
 
     def django_env(self) -> dict[str, str]:
-        """The environment of the site's processes: ours, with the rendered lampisite.env on top."""
-        env = dict(os.environ)
+        """The environment of the site's processes: ours without the profile's settings, then lampisite.env's."""
+        env = {name: value for name, value in os.environ.items() if name not in SITE_SETTINGS}
         for line in (self.run_dir / "lampisite.env").read_text().splitlines():
             if line and not line.startswith("#"):
                 name, _, value = line.partition("=")
