@@ -3,6 +3,7 @@
 import pytest
 
 from testing.mosquitto import Mosquitto
+from testing.site_database import SiteDatabase
 
 
 @pytest.fixture
@@ -20,3 +21,11 @@ def mqtt_settings(settings, mosquitto):
     settings.MQTT_WEBSOCKETS_URL = mosquitto.ws_url
     settings.MQTT_WEBSOCKETS_PORT = mosquitto.ws_port
     return settings
+
+
+@pytest.fixture
+def site_database(tmp_path):
+    """An empty database of the profile's engine for the site's processes the test starts; dropped after."""
+    database = SiteDatabase.create(tmp_path)
+    yield database
+    database.drop()
