@@ -1,4 +1,7 @@
-"""`make up` / `make down`: the real stack on free loopback ports, in a temporary run folder."""
+"""`make up` / `make down`: the real stack on free loopback ports, in a temporary run folder.
+
+The stacks start in the profile LAMPI_PROFILE names, as `make up` would, unless a test names its own.
+"""
 
 import os
 import random
@@ -13,8 +16,11 @@ from pathlib import Path
 
 import paho.mqtt.publish as publish
 import pytest
+import yaml
 
+from lampi_stack.config import Config
 from testing.mqtt_recorder import MqttRecorder
+from testing.site_profile import PROFILE
 
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -58,22 +64,36 @@ def stack_port() -> int:
             return port
 
 
+def in_profile(env: dict, profile: str) -> dict:
+    """`env` for a stack in `profile`, with a database of its own: a SQLite file beside its run folder, or the
+    default database of the private PostgreSQL cluster in its run folder."""
+    settings = yaml.safe_load((REPO / "ansible" / "profiles" / f"{profile}.yml").read_text())
+    env = {name: value for name, value in env.items() if name != "LAMPI_DB_NAME"}
+    if settings["lampisite_db_engine"] == "sqlite":
+        env["LAMPI_DB_NAME"] = str(Path(env["LAMPI_RUN_DIR"]).parent / "db.sqlite3")
+    return {**env, "LAMPI_PROFILE": profile}
+
+
 @pytest.fixture
-def stack_env(tmp_path):
-    """Environment for a stack of its own: run folder, database and ports nobody else uses."""
+def stack_env():
+    """Environment for a stack of its own in the suite's profile: run folder, database and ports nobody else uses."""
     ports = set()
     while len(ports) < 4:
         ports.add(stack_port())
     http, mqtt, ws, memcached = (str(port) for port in ports)
-    return {
+    # A run folder the postgres user can reach (pytest's own is private to root).
+    run_root = Path(tempfile.mkdtemp(prefix="lampi-stack-"))
+    run_root.chmod(0o755)
+    env = {
         **os.environ,
-        "LAMPI_RUN_DIR": str(tmp_path / "run"),
-        "LAMPI_DB_NAME": str(tmp_path / "db.sqlite3"),
+        "LAMPI_RUN_DIR": str(run_root / "run"),
         "LAMPI_HTTP_PORT": http,
         "LAMPI_MQTT_PORT": mqtt,
         "LAMPI_WS_PORT": ws,
         "LAMPI_MEMCACHED_PORT": memcached,
     }
+    yield in_profile(env, PROFILE)
+    shutil.rmtree(run_root, ignore_errors=True)
 
 
 @pytest.fixture
@@ -130,11 +150,16 @@ def check_stack_serves_and_stops(stack_env, output):
     return pids
 
 
+# Each profile's stack: whether Django answers the root redirect (its security headers are on it; the tuned
+# profile's NGINX answers it), and how many servers run (the tuned profile adds PostgreSQL and memcached).
+STACKS = {"baseline": (True, 4), "tuned": (False, 6)}
+
+
 @pytest.mark.slow
 def test_up_serves_the_site_and_the_broker_and_down_stops_every_process(stack):
     stack_env, output = stack
-    # Baseline: Django itself answers the root redirect (its security headers are on it).
-    assert redirect_of(f"http://{HOST}:{stack_env['LAMPI_HTTP_PORT']}/") == (302, "/lampi/", True)
+    by_django, servers = STACKS[PROFILE]
+    assert redirect_of(f"http://{HOST}:{stack_env['LAMPI_HTTP_PORT']}/") == (302, "/lampi/", by_django)
     pinned = {
         path.name: (
             Path(f"/proc/{path.read_text().strip()}/status").read_text().split("Cpus_allowed_list:")[1].split()[0]
@@ -143,7 +168,22 @@ def test_up_serves_the_site_and_the_broker_and_down_stops_every_process(stack):
     }
     assert set(pinned.values()) == {"0"}, pinned
     pids = check_stack_serves_and_stops(stack_env, output)
-    assert len(pids) == 4
+    assert len(pids) == servers
+
+
+def test_the_callers_environment_does_not_change_the_profiles_settings(tmp_path, monkeypatch):
+    # The baseline leaves the password hashers and the cache empty: the settings' defaults, not the shell's (nor
+    # those a tuned test run exports). Settings no profile names still pass.
+    (tmp_path / "lampisite.env").write_text("# rendered\nLAMPI_DB_ENGINE=sqlite\n")
+    monkeypatch.setenv("LAMPI_DB_ENGINE", "postgresql")
+    monkeypatch.setenv("LAMPI_PASSWORD_HASHERS", "django.contrib.auth.hashers.MD5PasswordHasher")
+    monkeypatch.setenv("LAMPI_CACHE_LOCATION", "127.0.0.1:11211")
+    monkeypatch.setenv("LAMPI_DB_TIMEOUT", "30")
+    env = Config(tmp_path).django_env()
+    assert env["LAMPI_DB_ENGINE"] == "sqlite"
+    assert "LAMPI_PASSWORD_HASHERS" not in env
+    assert "LAMPI_CACHE_LOCATION" not in env
+    assert env["LAMPI_DB_TIMEOUT"] == "30"
 
 
 def test_a_taken_port_is_a_one_line_error_and_starts_nothing(stack_env):
@@ -187,16 +227,11 @@ def redirect_of(url: str) -> tuple[int, str, bool]:
 
 @pytest.mark.slow
 def test_tuned_profile_adds_postgresql_and_memcached(stack_env):
-    # A run folder the postgres user can reach (pytest's own is private to root), and the private cluster's
-    # default database instead of the SQLite file.
-    run_root = Path(tempfile.mkdtemp(prefix="lampi-tuned-"))
-    run_root.chmod(0o755)
-    env = {**stack_env, "LAMPI_PROFILE": "tuned", "LAMPI_RUN_DIR": str(run_root / "run")}
-    del env["LAMPI_DB_NAME"]
+    env = in_profile(stack_env, "tuned")
     started = make("up", env)
     try:
         assert started.returncode == 0, started.stderr
-        settings = (run_root / "run" / "lampisite.env").read_text()
+        settings = (Path(env["LAMPI_RUN_DIR"]) / "lampisite.env").read_text()
         assert "LAMPI_DB_ENGINE=postgresql" in settings
         assert f"LAMPI_CACHE_LOCATION=127.0.0.1:{env['LAMPI_MEMCACHED_PORT']}" in settings
         # The fixed redirects are NGINX's in this profile: same answers, no Django process spent on them.
@@ -207,4 +242,3 @@ def test_tuned_profile_adds_postgresql_and_memcached(stack_env):
         assert len(pids) == 6
     finally:
         make("down", env)
-        shutil.rmtree(run_root, ignore_errors=True)

@@ -116,14 +116,14 @@ def test_mosquitto_starts_with_the_host_configuration(tmp_path):
 
 
 @pytest.mark.slow
-def test_uwsgi_loads_the_site_with_the_rendered_configuration(tmp_path):
+def test_uwsgi_loads_the_site_with_the_rendered_configuration(tmp_path, site_database):
     ini = render(
         "roles/uwsgi/templates/lampisite.ini.j2", tmp_path / "uwsgi.ini", "roles/uwsgi/defaults/main.yml",
         "roles/lampisite/defaults/main.yml", "profiles/tuned.yml", "local-vars.yml",
         lampi_run_dir=str(tmp_path), lampi_repo=str(REPO), lampi_venv=str(BIN.parent), uwsgi_processes=1,
     )  # fmt: skip
     log = tmp_path / "uwsgi.log"
-    env = {**ENV, "LAMPI_DB_NAME": str(tmp_path / "db.sqlite3")}
+    env = {**ENV, **site_database.env}
     with open(log, "w") as output:
         server = subprocess.Popen([BIN / "uwsgi", "--ini", ini], stdout=output, stderr=subprocess.STDOUT, env=env)
     try:

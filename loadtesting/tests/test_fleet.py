@@ -1,10 +1,10 @@
 """The fleet stress test end to end: real broker, `manage.py fleet-sink` and `python -m lampi_load.fleet` as
-processes, a migrated SQLite file. Exact counts, loss detection, and restarts of the broker and the sink."""
+processes, a migrated database of the profile's engine. Exact counts, loss detection, and restarts of the broker
+and the sink."""
 
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -23,9 +23,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def site_env(tmp_path):
-    """Environment for the site's commands: a freshly migrated SQLite file, DEBUG off."""
-    env = dict(os.environ, LAMPI_DB_NAME=str(tmp_path / "fleet.sqlite3"), LAMPI_DEBUG="0")
+def site_env(site_database):
+    """Environment for the site's commands: a freshly migrated database, DEBUG off."""
+    env = dict(os.environ, **site_database.env, LAMPI_DEBUG="0")
     env["PYTHONPATH"] = str(REPO / "loadtesting")
     subprocess.run([sys.executable, MANAGE, "migrate", "-v0"], env=env, check=True, timeout=60)
     return env
@@ -82,7 +82,7 @@ def report(out: Path) -> dict:
     return json.loads((out / "report.json").read_text())
 
 
-def test_small_fleet_is_stored_exactly(site_env, mosquitto, sink, tmp_path):
+def test_small_fleet_is_stored_exactly(site_env, site_database, mosquitto, sink, tmp_path):
     out = tmp_path / "run"
     run = fleet(
         site_env, mosquitto, "run", "--devices", "5", "--messages", "20", "--duration", "1", "--out", str(out), *FAST
@@ -91,12 +91,12 @@ def test_small_fleet_is_stored_exactly(site_env, mosquitto, sink, tmp_path):
     totals = report(out)["totals"]
     assert totals["measures_sent"] == totals["measures_stored"] == 5 * 20 * 9
     assert totals["measures_lost"] == totals["duplicates"] == totals["malformed_during_run"] == 0
-    with sqlite3.connect(site_env["LAMPI_DB_NAME"]) as db:
-        assert db.execute("SELECT COUNT(*), COUNT(DISTINCT device) FROM fleet_measurement").fetchone() == (900, 5)
+    counts = site_database.rows("SELECT COUNT(*), COUNT(DISTINCT device) FROM fleet_measurement")
+    assert counts == [(900, 5)]
     assert "OK, every measure stored" in run.stdout
 
 
-def test_deleted_measures_are_reported_lost(site_env, mosquitto, sink, tmp_path):
+def test_deleted_measures_are_reported_lost(site_env, site_database, mosquitto, sink, tmp_path):
     out = tmp_path / "run"
     run = fleet(
         site_env, mosquitto, "run", "--devices", "3", "--messages", "10", "--duration", "0.5", "--out", str(out), *FAST
@@ -104,9 +104,8 @@ def test_deleted_measures_are_reported_lost(site_env, mosquitto, sink, tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     device = json.loads((out / "manifest.json").read_text())["plan"]
     device = f"{device['prefix']}-{device['run']}-0001"
-    with sqlite3.connect(site_env["LAMPI_DB_NAME"]) as db:
-        db.execute("DELETE FROM fleet_measurement WHERE device = ? AND seq IN (3, 7)", [device])
-        db.execute("DELETE FROM fleet_measurement WHERE device = ? AND seq = 5 AND name = 'ph'", [device])
+    site_database.execute("DELETE FROM fleet_measurement WHERE device = %s AND seq IN (3, 7)", [device])
+    site_database.execute("DELETE FROM fleet_measurement WHERE device = %s AND seq = 5 AND name = 'ph'", [device])
 
     again = fleet(site_env, mosquitto, "verify", str(out / "manifest.json"), "--settle", "0")
     assert again.returncode == 1

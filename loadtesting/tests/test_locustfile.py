@@ -33,11 +33,11 @@ for n in range({count}):
 """
 
 
-def start_site(tmp_path, *, count=20, password="fake_password(n)"):
-    """The site under real uWSGI (HTTP mode) on a free loopback port, on its own SQLite file."""
+def start_site(tmp_path, database, *, count=20, password="fake_password(n)"):
+    """The site under real uWSGI (HTTP mode) on a free loopback port, on its own database (the profile's engine)."""
     env = {
         **os.environ,
-        "LAMPI_DB_NAME": str(tmp_path / "db.sqlite3"),
+        **database.env,
         "LAMPI_PASSWORD_HASHERS": "django.contrib.auth.hashers.MD5PasswordHasher",
         "PYTHONPATH": f"{REPO / 'Web/lampisite'}:{LOADTESTING}",
         "DJANGO_SETTINGS_MODULE": "lampisite.settings",
@@ -68,8 +68,8 @@ def start_site(tmp_path, *, count=20, password="fake_password(n)"):
 
 
 @pytest.fixture
-def site(tmp_path):
-    process, url = start_site(tmp_path)
+def site(tmp_path, site_database):
+    process, url = start_site(tmp_path, site_database)
     yield url
     process.terminate()
     process.wait(timeout=30)
@@ -98,8 +98,8 @@ def test_users_sign_in_and_browse_without_failures(site, tmp_path):
     assert sum(stats.get(name, (0, 0))[0] for name in ["/", "/lampi", "/lampi/device/[id]"]) > 0
 
 
-def test_wrong_password_is_a_failure_not_a_silent_200(tmp_path):
-    process, url = start_site(tmp_path, count=5, password='"not-the-reversed-name"')
+def test_wrong_password_is_a_failure_not_a_silent_200(tmp_path, site_database):
+    process, url = start_site(tmp_path, site_database, count=5, password='"not-the-reversed-name"')
     try:
         locust(url, tmp_path, "-u", "3", "-r", "3", "-t", "4s", "--fake-users", "5")
     finally:

@@ -2,7 +2,6 @@
 
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from django.test import Client
 from lampi.models import Lampi
 from lampi.seeding import fake_device_id, fake_password, fake_username
 from lampi_load import accounts
+from testing.site_database import SiteDatabase
 
 from .factories import make_lampi, make_user
 
@@ -116,7 +116,7 @@ def test_bad_input_is_a_command_error_and_writes_nothing(fast_hasher, arguments)
 
 @pytest.mark.django_db
 def test_seeded_user_signs_in_through_the_login_form_with_csrf():
-    # The site's own hasher (PBKDF2 by default): the password hash is the one the login page checks.
+    # The site's own hasher (the profile's): the password hash is the one the login page checks.
     call_command("loadtestingdata", start=233, count=1, verbosity=0)
     client = Client(enforce_csrf_checks=True)
     form = client.get("/login/").content.decode()
@@ -131,11 +131,11 @@ def test_seeded_user_signs_in_through_the_login_form_with_csrf():
 # ---------------------------------------------------------------- The real command, in its own process
 
 
-def site_env(database: Path, hasher: str) -> dict[str, str]:
+def site_env(database: SiteDatabase, hasher: str) -> dict[str, str]:
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "lampisite.settings",
-        "LAMPI_DB_NAME": str(database),
+        **database.env,
         "LAMPI_PASSWORD_HASHERS": hasher,
     }
 
@@ -145,21 +145,24 @@ def manage(*arguments, env, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=SITE_DIR, env=env, capture_output=True, text=True, timeout=300, **kwargs)
 
 
-def rows(database: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(database, timeout=20) as connection:
-        return connection.execute(sql).fetchall()
-
-
-def accounts_in_file(database: Path) -> list[tuple]:
+def accounts_stored(database: SiteDatabase) -> list[tuple]:
     sql = "SELECT username, device_id FROM auth_user LEFT JOIN lampi_lampi ON lampi_lampi.user_id = auth_user.id"
-    return sorted(rows(database, sql))
+    return sorted(database.rows(sql))
 
 
 @pytest.fixture(scope="module")
-def migrated(tmp_path_factory) -> Path:
-    database = tmp_path_factory.mktemp("seeding") / "db.sqlite3"
+def migrated(tmp_path_factory):
+    database = SiteDatabase.create(tmp_path_factory.mktemp("seeding"))
     manage("migrate", "-v0", env=site_env(database, FAST), check=True)
-    return database
+    yield database
+    database.drop()
+
+
+@pytest.fixture
+def migrated_copy(tmp_path, migrated):
+    database = migrated.copy(tmp_path)
+    yield database
+    database.drop()
 
 
 @pytest.mark.parametrize("arguments", BAD_INPUTS)
@@ -167,13 +170,12 @@ def test_bad_input_on_the_command_line_is_one_line_and_a_failure(migrated, argum
     result = manage("loadtestingdata", *arguments, env=site_env(migrated, FAST))
     assert result.returncode == 1
     assert re.fullmatch(r"CommandError: [^\n]+\n", result.stderr), result.stderr
-    assert accounts_in_file(migrated) == []
+    assert accounts_stored(migrated) == []
 
 
 @pytest.mark.slow
-def test_killed_run_then_rerun_leaves_exactly_the_full_set(tmp_path, migrated):
-    database = tmp_path / "db.sqlite3"
-    database.write_bytes(migrated.read_bytes())
+def test_killed_run_then_rerun_leaves_exactly_the_full_set(migrated_copy):
+    database = migrated_copy
     count = 100
     command = [sys.executable, "manage.py", "loadtestingdata", f"--count={count}"]
     run = subprocess.Popen(
@@ -181,17 +183,17 @@ def test_killed_run_then_rerun_leaves_exactly_the_full_set(tmp_path, migrated):
     )
     try:
         deadline = time.monotonic() + 120
-        while not rows(database, "SELECT count(*) FROM auth_user")[0][0]:
+        while not database.rows("SELECT count(*) FROM auth_user")[0][0]:
             assert run.poll() is None, "the seeding ended before any batch was seen"
             assert time.monotonic() < deadline, "no batch committed within 120 s"
             time.sleep(0.05)
     finally:
         run.kill()  # kill -9, mid-way: some batches committed, others being hashed or written
         run.wait()
-    seeded = len(accounts_in_file(database))
+    seeded = len(accounts_stored(database))
     assert 0 < seeded < count, f"{seeded} accounts when killed: not mid-way"
 
     result = manage("loadtestingdata", f"--count={count}", env=site_env(database, f"{FAST},{SLOW}"))
     assert result.returncode == 0, result.stderr
     assert f"{count - seeded} users created" in result.stdout
-    assert accounts_in_file(database) == expected(range(count))
+    assert accounts_stored(database) == expected(range(count))
