@@ -12,9 +12,10 @@ help:  ## List the targets
 setup:  ## Install what is missing: Debian packages, uv, the locked .venv
 	@bash scripts/setup.sh
 
-test: setup  ## The whole test suite and the linters
+test: setup  ## The linters, then the whole test suite in each profile: baseline, then tuned
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest
+	LAMPI_PROFILE=baseline $(VENV)/bin/pytest
+	LAMPI_PROFILE=tuned $(VENV)/bin/pytest
 
 lint: setup  ## ruff check and ruff format --check
 	$(VENV)/bin/ruff check .
