@@ -71,6 +71,12 @@ def add_hone_in_options(parser):
         default=0,
         help="Requests (MQTT: messages) per second each user should make; a level below 80%% of it fails (0: off)",
     )
+    group.add_argument(
+        "--hone-expected-dispersion",
+        type=float,
+        default=defaults.expected_dispersion,
+        help="Variance over mean of the request count (1: independent; bursts: more, so fewer levels are judged)",
+    )
     group.add_argument("--hone-results-dir", default="", help="Folder for verdict.json and sar slices")
     group.add_argument(
         "--hone-sar",
@@ -93,6 +99,7 @@ def settings_from(options) -> SearchSettings:
         max_p95_ms=options.hone_max_p95_ms or None,
         generator_cpu_limit=options.hone_generator_cpu_limit,
         expected_rps_per_user=options.hone_expected_rps_per_user or None,
+        expected_dispersion=options.hone_expected_dispersion,
     )
 
 

@@ -66,6 +66,22 @@ class Profile:
         """Mean messages per second one device publishes in steady use (after its connect burst)."""
         return self.messages_per_interaction() / self.seconds_per_interaction()
 
+    def dispersion(self) -> float:
+        """Variance over mean of the number of messages a fleet publishes in a window.
+
+        Interactions come at random, each a burst of N messages (a drag is 15-45): a compound Poisson count, whose
+        variance over mean is E[N^2] / E[N], not the 1 of independent messages. A fixed pause (`worst`) makes the
+        count more regular than that, so there this is an upper bound: the search judges fewer levels, never
+        falsely more.
+        """
+        low, high = self.drag_seconds
+        drag = self.drag_rate * (low + high) / 2
+        drag_square = self.drag_rate**2 * ((low + high) ** 2 / 4 + (high - low) ** 2 / 12)
+        taps = 1 - self.drag_share
+        burst, burst_square = self.drag_share * drag + taps, self.drag_share * drag_square + taps
+        bluetooth = 2 * self.phone_share  # a phone interaction adds two messages: E[(B + 2P)^2] = E[B^2] + 4p E[B] + 4p
+        return (burst_square + 2 * bluetooth * burst + 2 * bluetooth) / (burst + bluetooth)
+
 
 PROFILES = {
     # A busy evening: each lamp is touched every 5 minutes or so, most often a tap, sometimes a drag.

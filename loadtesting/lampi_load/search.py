@@ -37,9 +37,13 @@ class SearchSettings:
     # falls below min_rps_fraction of users x this fails even without errors (MQTT's "abnormally low").
     expected_rps_per_user: float | None = None
     min_rps_fraction: float = 0.8
-    # Throughput is judged only where a hold expects at least this many requests: arrivals are random, and at
-    # 400 the 20% margin is two standard deviations of the count (Poisson), so noise alone rarely fails a level.
+    # Throughput is judged only where a hold expects at least this many requests times expected_dispersion:
+    # arrivals are random, and at 400 independent ones the 20% margin is four standard deviations of the count
+    # (Poisson: sd = 20), so noise alone practically never fails a level.
     min_expected_count: int = 400
+    # Variance over mean of a hold's request count: 1 for independent requests; more when they come in bursts
+    # (a LAMPI slider drag is 15-45 messages), which widens the noise by its square root.
+    expected_dispersion: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -198,7 +202,8 @@ class HoneInSearch:
 
     def _throughput_is_judged(self, level: Level, now: float) -> bool:
         rate = self.settings.expected_rps_per_user
-        return bool(rate) and rate * level.users * (now - self.reached_at) >= self.settings.min_expected_count
+        needed = self.settings.min_expected_count * max(self.settings.expected_dispersion, 1.0)
+        return bool(rate) and rate * level.users * (now - self.reached_at) >= needed
 
     def _min_rps(self, users: int) -> float:
         return self.settings.min_rps_fraction * self.settings.expected_rps_per_user * users

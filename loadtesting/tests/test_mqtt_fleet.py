@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lampi_load.mqtt_fleet import BrokerAddress
-from lampi_load.mqtt_model import PROFILES, lamp_state
+from lampi_load.mqtt_model import PROFILES, Profile, lamp_state
 
 LOADTESTING = Path(__file__).resolve().parents[1]
 
@@ -90,3 +90,12 @@ def test_fleet_under_gevent_uses_plain_tcp_sockets_and_reports_every_ack(mosquit
     # blocking handshake.
     assert result["plain"] == [True, False]
     assert "wait_for_publish() is not available" in result["refused"]
+
+
+def test_dispersion_is_one_for_single_taps_and_the_burst_for_fixed_drags():
+    taps = Profile(pause=10, random_pause=True, drag_share=0, drag_seconds=(1, 3), drag_rate=15, phone_share=0)
+    assert taps.dispersion() == pytest.approx(1.0)
+    drags = Profile(pause=10, random_pause=True, drag_share=1, drag_seconds=(2, 2), drag_rate=15, phone_share=0)
+    assert drags.dispersion() == pytest.approx(30.0)  # every interaction is exactly 30 messages
+    # The normal profile's bursts make a hold's count about 31 times as variable as independent messages would.
+    assert 25 < PROFILES["normal"].dispersion() < 35

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from lampi_load import mqtt_search
+from lampi_load.mqtt_model import PROFILES
 
 
 def test_a_bad_host_is_one_line(capsys, tmp_path):
@@ -31,3 +32,14 @@ def test_a_short_search_writes_a_report_with_broker_health(mosquitto, tmp_path):
     assert "## Broker health ($SYS) at the moments" in report
     assert "| clients connected |" in report
     assert "mqtt_search --host" in (results / "command.txt").read_text()
+
+
+def test_the_search_judges_throughput_with_the_profiles_rate_and_burstiness(tmp_path):
+    args = mqtt_search.argument_parser().parse_args(["--profile", "normal"])
+    command = mqtt_search.locust_command(args, tmp_path, [])
+    rate = command[command.index("--hone-expected-rps-per-user") + 1]
+    dispersion = command[command.index("--hone-expected-dispersion") + 1]
+    assert float(rate) == pytest.approx(PROFILES["normal"].rate(), rel=1e-3)
+    assert float(dispersion) == pytest.approx(PROFILES["normal"].dispersion(), abs=0.05)
+    args = mqtt_search.argument_parser().parse_args(["--no-judge-throughput"])
+    assert "--hone-expected-rps-per-user" not in mqtt_search.locust_command(args, tmp_path, [])
