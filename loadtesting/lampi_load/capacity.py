@@ -1,8 +1,10 @@
-"""The capacity study end to end: the baseline, each change alone on top of it, and the tuned profile, searched
-one after another on the same machine with the same CPU pinning, then compared.
+"""The capacity study end to end: baseline, each change alone, the changes added one by one, tuned; compared.
+
+Every configuration is searched one after another on the same machine with the same CPU pinning.
 
     python -m lampi_load.capacity --time-limit 600 --fake-users 1000            # every configuration
     python -m lampi_load.capacity --configs baseline,tuned                      # just the headline ratio
+    python -m lampi_load.capacity --configs cumulative      # baseline, argon2id, argon2id+sessions, ..., tuned
 For each configuration it restarts the local stack (`make up` with LAMPI_PROFILE and LAMPI_STACK_VARS), seeds
 the fake users into that configuration's own database (hashed by its own hasher, so no login rehashes), runs
 `lampi_load.http_search`, and at the end writes comparison.md and comparison.png beside the runs.
@@ -16,6 +18,8 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+
+import yaml
 
 LOADTESTING = Path(__file__).resolve().parent.parent
 REPO = LOADTESTING.parent
@@ -41,6 +45,34 @@ CONFIGS: dict[str, tuple[str, dict, str]] = {
     "uwsgi": ("baseline", {"uwsgi_processes": 4, "uwsgi_threads": 4, "uwsgi_listen": 1024}, "sqlite-pbkdf2"),
     "nginx": ("baseline", {"nginx_worker_connections": 4096, "nginx_keepalive_timeout": 30}, "sqlite-pbkdf2"),
 }
+
+# The cumulative series: the tuned profile's own variables (ansible/profiles/tuned.yml), added to the baseline a
+# group at a time in the order of their gain alone, so its last step is the tuned profile itself.
+TUNED = yaml.safe_load((REPO / "ansible" / "profiles" / "tuned.yml").read_text())
+TUNED_STEPS: dict[str, list[str]] = {
+    "argon2id": ["lampisite_password_hashers"],
+    "sessions": ["lampisite_session_engine", "lampisite_cache_backend", "memcached_max_connections"],
+    "postgresql": ["lampisite_db_engine", "lampisite_db_conn_max_age", "postgresql_max_connections"],
+    "uwsgi": ["uwsgi_processes", "uwsgi_threads", "uwsgi_listen"],
+    "nginx": ["nginx_worker_processes", "nginx_worker_connections", "nginx_keepalive_timeout", "nginx_edge_redirects"],
+}
+
+
+def cumulative_configs() -> dict[str, tuple[str, dict, str]]:
+    """`argon2id+sessions`, `argon2id+sessions+postgresql`, ...: the baseline with the tuned profile's first n
+    steps, for n from 2 until one short of all (one step is `argon2id` alone; all of them is `tuned`)."""
+    configs, overrides, names = {}, {}, []
+    for step, variables in TUNED_STEPS.items():
+        overrides = {**overrides, **{variable: TUNED[variable] for variable in variables}}
+        names.append(step)
+        engine = "pg" if overrides.get("lampisite_db_engine") == "postgresql" else "sqlite"
+        configs["+".join(names)] = ("baseline", overrides, f"{engine}-argon2")
+    return dict(list(configs.items())[1:-1])
+
+
+CONFIGS.update(cumulative_configs())
+# Shorthands for --configs.
+GROUPS = {"cumulative": ["baseline", "argon2id", *cumulative_configs(), "tuned"]}
 
 
 def stack_env(name: str, args) -> dict[str, str]:
@@ -76,7 +108,12 @@ def search(name: str, args, out: Path) -> Path:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated, from: {', '.join(CONFIGS)}")
+    alone = [name for name in CONFIGS if "+" not in name]
+    parser.add_argument(
+        "--configs",
+        default=",".join(alone),
+        help=f"comma-separated, from: {', '.join(CONFIGS)}; or {', '.join(GROUPS)} (default: {', '.join(alone)})",
+    )
     parser.add_argument("--time-limit", default="600", help="seconds each search may take (default 600)")
     parser.add_argument("--fake-users", default="1000", help="fake users to seed and sign in as (default 1000)")
     parser.add_argument("--host", default="http://127.0.0.1:8080", help="the local stack's site URL")
@@ -86,6 +123,7 @@ def main(argv=None) -> int:
     parser.add_argument("locust_args", nargs="*", help="after --: passed to Locust (e.g. -- --hone-hold 20)")
     args = parser.parse_args(argv)
     names = [name.strip() for name in args.configs.split(",") if name.strip()]
+    names = [config for name in names for config in GROUPS.get(name, [name])]
     unknown = [name for name in names if name not in CONFIGS]
     if unknown or not names:
         parser.error(f"unknown configuration {', '.join(unknown) or '(none)'}; choose from {', '.join(CONFIGS)}")

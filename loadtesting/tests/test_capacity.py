@@ -6,7 +6,7 @@ import sys
 from argparse import Namespace
 from pathlib import Path
 
-from lampi_load.capacity import CONFIGS, REPO, stack_env
+from lampi_load.capacity import CONFIGS, GROUPS, REPO, TUNED, TUNED_STEPS, stack_env
 
 ARGS = Namespace(server_cpus="0", loadgen_cpus="1")
 
@@ -32,3 +32,23 @@ def test_unknown_configuration_is_refused():
     result = subprocess.run(command, capture_output=True, text=True, cwd=Path(REPO / "loadtesting"), timeout=60)
     assert result.returncode == 2
     assert "unknown configuration fastest" in result.stderr
+
+
+def test_the_cumulative_series_adds_the_tuned_profiles_own_variables_until_it_is_the_tuned_profile():
+    # Every variable of ansible/profiles/tuned.yml belongs to exactly one step, so the last step is `tuned`.
+    steps = [variable for variables in TUNED_STEPS.values() for variable in variables]
+    assert sorted(steps) == sorted(TUNED)
+    series = GROUPS["cumulative"]
+    assert series[0] == "baseline"
+    assert series[1] == "argon2id"
+    assert series[-1] == "tuned"
+    previous = CONFIGS["argon2id"][1]
+    for name in series[2:-1]:
+        profile, overrides, database = CONFIGS[name]
+        assert profile == "baseline"
+        assert overrides.items() >= previous.items()
+        assert len(overrides) > len(previous)
+        assert all(overrides[variable] == TUNED[variable] for variable in overrides)
+        assert database.endswith("-argon2")  # seeded by the hasher in use: no rehash at the first login
+        previous = overrides
+    assert len(previous) + len(TUNED_STEPS["nginx"]) == len(TUNED)
