@@ -158,6 +158,7 @@ class Connection:
         self.session_present = False
         self.closing = False
         self.inflight: dict[int, tuple[str, str, float, int]] = {}  # mid -> (request type, name, start, length)
+        self.unwritten: deque[tuple[int, mqtt.MQTTMessageInfo]] = deque()  # QoS 0 publishes, in paho's send order
         self._connect_started: float | None = None
 
     # ------------------------------------------------------------------ operations
@@ -186,6 +187,8 @@ class Connection:
         self.inflight[info.mid] = ("PUBLISH", name, start, len(payload))
         self.fleet.inflight += 1
         self.fleet._deadline(self, info.mid, start)
+        if qos == 0:
+            self.unwritten.append((info.mid, info))
 
     def subscribe(self, name: str, topics: list[tuple[str, int]]) -> None:
         start = time.perf_counter()
@@ -202,7 +205,24 @@ class Connection:
         self.closing = True
         if self.client.socket() is not None:
             self.client.disconnect()
-            self.client.loop_write()
+            self.write()
+
+    def write(self) -> None:
+        """Sends what paho queued, then reports the QoS 0 messages that went out.
+
+        For every QoS 0 write it tells `on_publish` about, paho builds a ReasonCode and a Properties object (about
+        20 µs, a third of the CPU of a QoS 0 message): the callback is off while writing, and each message's own
+        MQTTMessageInfo says whether it was sent. QoS 1 and 2 acknowledgements arrive in `loop_read`, with it on.
+        """
+        client = self.client
+        client.on_publish = None
+        try:
+            client.loop_write()
+        finally:
+            client.on_publish = self._on_acknowledged
+        unwritten = self.unwritten
+        while unwritten and unwritten[0][1].is_published():
+            self._on_acknowledged(client, None, unwritten.popleft()[0])
 
     # ------------------------------------------------------------------ paho callbacks
     def _on_connect(self, client, userdata, flags, reason_code, properties):
@@ -218,6 +238,7 @@ class Connection:
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         was_connected = self.connected.is_set()
         self.connected.clear()
+        self.unwritten.clear()  # paho drops unsent QoS 0 messages; their deadlines report them
         self.down.set()
         if not self.closing and was_connected:
             lost = ConnectionError(f"connection lost: {reason_code}")
@@ -246,7 +267,7 @@ class Connection:
         if mask & (EPOLLIN | EPOLLERR | EPOLLHUP):
             self.client.loop_read()
         if mask & EPOLLOUT and self.client.socket() is not None:
-            self.client.loop_write()
+            self.write()
 
 
 class Fleet:
@@ -316,7 +337,7 @@ class Fleet:
         for connection in connections:
             client = connection.client
             if client.want_write():
-                client.loop_write()
+                connection.write()
             sock = client.socket()
             if client.want_write() and sock is not None and sock.fileno() not in self._polling_out:
                 self._polling_out.add(sock.fileno())
