@@ -1,5 +1,6 @@
 """Free loopback ports for servers that tests start."""
 
+import random
 import socket
 import time
 
@@ -9,6 +10,19 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def server_port(host: str = "127.0.0.1") -> int:
+    """A free port below Linux's ephemeral range (32768+): no outgoing connection takes it in the seconds before
+    the server it is for starts (configuration is rendered first)."""
+    while True:
+        port = random.randrange(20000, 32768)
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
 
 
 def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:

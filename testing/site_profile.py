@@ -16,7 +16,7 @@ import pytest
 
 from lampi_stack import stack
 from lampi_stack.config import Config, StackError
-from testing.ports import free_port, wait_for_port
+from testing.ports import server_port, wait_for_port
 
 # The profile the suite runs in: the site's settings and the stacks that tests start follow it.
 PROFILE = os.environ.get("LAMPI_PROFILE") or "baseline"
@@ -35,9 +35,14 @@ def profile_settings(config: Config) -> dict[str, str]:
 
 def start_servers(config: Config) -> None:
     """The profile's PostgreSQL and memcached, as `make up` starts them; returns once both answer."""
-    stack.start_stores(config, stack.Launcher(config))
+    launch = stack.Launcher(config)
+    stack.start_stores(config, launch)
     if config.uses_memcached:
-        wait_for_port("127.0.0.1", config.memcached_port)
+        try:
+            wait_for_port("127.0.0.1", config.memcached_port)
+        except TimeoutError:
+            launch.check_alive()  # names memcached and its log's last line if it exited
+            raise StackError(f"memcached did not answer on port {config.memcached_port}") from None
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -49,7 +54,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     # The postgres user must reach the socket folder: pytest's own temporary folders are private to root.
     run_dir = Path(tempfile.mkdtemp(prefix="lampi-tests-"))
     run_dir.chmod(0o755)
-    env = {"LAMPI_PROFILE": PROFILE, "LAMPI_RUN_DIR": str(run_dir), "LAMPI_MEMCACHED_PORT": str(free_port())}
+    env = {"LAMPI_PROFILE": PROFILE, "LAMPI_RUN_DIR": str(run_dir), "LAMPI_MEMCACHED_PORT": str(server_port())}
 
     def stop() -> None:
         stack.down(Config(run_dir))

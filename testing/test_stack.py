@@ -4,7 +4,6 @@ The stacks start in the profile LAMPI_PROFILE names, as `make up` would, unless 
 """
 
 import os
-import random
 import re
 import shutil
 import socket
@@ -20,6 +19,7 @@ import yaml
 
 from lampi_stack.config import Config
 from testing.mqtt_recorder import MqttRecorder
+from testing.ports import server_port
 from testing.site_profile import PROFILE
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,18 +52,6 @@ def live_processes_mentioning(text: str) -> list[str]:
     return found
 
 
-def stack_port() -> int:
-    """A free port below Linux's ephemeral range (32768+), so no outgoing connection takes it before the stack."""
-    while True:
-        port = random.randrange(20000, 32768)
-        with socket.socket() as sock:
-            try:
-                sock.bind((HOST, port))
-            except OSError:
-                continue
-            return port
-
-
 def in_profile(env: dict, profile: str) -> dict:
     """`env` for a stack in `profile`, with a database of its own: a SQLite file beside its run folder, or the
     default database of the private PostgreSQL cluster in its run folder."""
@@ -79,7 +67,7 @@ def stack_env():
     """Environment for a stack of its own in the suite's profile: run folder, database and ports nobody else uses."""
     ports = set()
     while len(ports) < 4:
-        ports.add(stack_port())
+        ports.add(server_port())
     http, mqtt, ws, memcached = (str(port) for port in ports)
     # A run folder the postgres user can reach (pytest's own is private to root).
     run_root = Path(tempfile.mkdtemp(prefix="lampi-stack-"))
