@@ -4,25 +4,25 @@ import random
 import socket
 import time
 
+# Ports handed out by this process: two servers of one test must not get the same one.
+GIVEN: set[int] = set()
+
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def server_port(host: str = "127.0.0.1") -> int:
-    """A free port below Linux's ephemeral range (32768+): no outgoing connection takes it in the seconds before
-    the server it is for starts (configuration is rendered first)."""
+    """A TCP port nobody listens on, below Linux's ephemeral range (32768+): one the kernel picked would be free to
+    give an outgoing connection's source port in the moment before the server binds it (a load test next door
+    opens thousands)."""
     while True:
         port = random.randrange(20000, 32768)
+        if port in GIVEN:
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind((host, port))
             except OSError:
                 continue
-            return port
+        GIVEN.add(port)
+        return port
 
 
 def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:

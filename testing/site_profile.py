@@ -16,7 +16,7 @@ import pytest
 
 from lampi_stack import stack
 from lampi_stack.config import Config, StackError
-from testing.ports import server_port, wait_for_port
+from testing.ports import free_port, wait_for_port
 
 # The profile the suite runs in: the site's settings and the stacks that tests start follow it.
 PROFILE = os.environ.get("LAMPI_PROFILE") or "baseline"
@@ -54,7 +54,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     # The postgres user must reach the socket folder: pytest's own temporary folders are private to root.
     run_dir = Path(tempfile.mkdtemp(prefix="lampi-tests-"))
     run_dir.chmod(0o755)
-    env = {"LAMPI_PROFILE": PROFILE, "LAMPI_RUN_DIR": str(run_dir), "LAMPI_MEMCACHED_PORT": str(server_port())}
+    env = {"LAMPI_PROFILE": PROFILE, "LAMPI_RUN_DIR": str(run_dir), "LAMPI_MEMCACHED_PORT": str(free_port())}
 
     def stop() -> None:
         stack.down(Config(run_dir))

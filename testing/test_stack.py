@@ -19,7 +19,7 @@ import yaml
 
 from lampi_stack.config import Config
 from testing.mqtt_recorder import MqttRecorder
-from testing.ports import server_port
+from testing.ports import free_port
 from testing.site_profile import PROFILE
 
 REPO = Path(__file__).resolve().parent.parent
@@ -65,10 +65,7 @@ def in_profile(env: dict, profile: str) -> dict:
 @pytest.fixture
 def stack_env():
     """Environment for a stack of its own in the suite's profile: run folder, database and ports nobody else uses."""
-    ports = set()
-    while len(ports) < 4:
-        ports.add(server_port())
-    http, mqtt, ws, memcached = (str(port) for port in ports)
+    http, mqtt, ws, memcached = (str(free_port()) for _ in range(4))
     # A run folder the postgres user can reach (pytest's own is private to root).
     run_root = Path(tempfile.mkdtemp(prefix="lampi-stack-"))
     run_root.chmod(0o755)
