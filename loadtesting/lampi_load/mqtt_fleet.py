@@ -242,9 +242,12 @@ class Connection:
             client.loop_write()
         finally:
             client.on_publish = self._on_acknowledged
+        self._report_written()
+
+    def _report_written(self) -> None:
         unwritten = self.unwritten
         while unwritten and unwritten[0][1].is_published():
-            self._on_acknowledged(client, None, unwritten.popleft()[0])
+            self._on_acknowledged(self.client, None, unwritten.popleft()[0])
 
     # ------------------------------------------------------------------ paho callbacks
     def _on_connect(self, client, userdata, flags, reason_code, properties):
@@ -260,7 +263,10 @@ class Connection:
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         was_connected = self.connected.is_set()
         self.connected.clear()
-        self.unwritten.clear()  # paho drops unsent QoS 0 messages; their deadlines report them
+        # What went out before the connection closed (a clean DISCONNECT goes out last) is done; paho drops the rest,
+        # and their deadlines report them.
+        self._report_written()
+        self.unwritten.clear()
         self.down.set()
         if not self.closing and was_connected:
             lost = ConnectionError(f"connection lost: {reason_code}")

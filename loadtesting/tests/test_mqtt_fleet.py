@@ -70,7 +70,14 @@ for n, connection in enumerate(connections):
     assert connection.connected.wait(10), "no CONNACK"
     for qos in (1, 0):
         connection.publish(f"qos{qos}", f"devices/{n}/qos{qos}", b"{}", qos)
+# A device that stops right after a QoS 0 publish: the message goes out before the DISCONNECT, and counts.
+leaving = fleets[0].connection("fleet-test-leaving")
+leaving.connect()
+assert leaving.connected.wait(10), "no CONNACK"
+leaving.publish("leaving", "devices/2/qos0", b"{}", 0)
+leaving.disconnect()
 gevent.sleep(1)
+fleets[0]._expire(float("inf"))  # every deadline now: anything still unreported would fail here
 try:
     connections[0].client.publish("t", b"x", 1).wait_for_publish(1)
     refused = ""
@@ -93,9 +100,18 @@ def test_fleet_under_gevent_uses_plain_tcp_sockets_and_reports_every_message_onc
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     published = sorted(report for report in result["reports"] if report[0] == "PUBLISH")
-    assert published == [["PUBLISH", "qos0", "None"]] * 2 + [["PUBLISH", "qos1", "None"]] * 2
-    assert [report for report in result["reports"] if report[0] == "CONNECT"] == [["CONNECT", "connect", "None"]] * 3
-    assert result["received"] == ["devices/0/qos0", "devices/0/qos1", "devices/1/qos0", "devices/1/qos1"]
+    assert (
+        published
+        == [["PUBLISH", "leaving", "None"]] + [["PUBLISH", "qos0", "None"]] * 2 + [["PUBLISH", "qos1", "None"]] * 2
+    )
+    assert [report for report in result["reports"] if report[0] == "CONNECT"] == [["CONNECT", "connect", "None"]] * 4
+    assert result["received"] == [
+        "devices/0/qos0",
+        "devices/0/qos1",
+        "devices/1/qos0",
+        "devices/1/qos1",
+        "devices/2/qos0",
+    ]
     # TCP gets the plain socket (no gevent wrapper on every send and recv); WebSockets keep gevent's for paho's
     # blocking handshake.
     assert result["plain"] == [True, False]
