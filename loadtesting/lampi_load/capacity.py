@@ -47,7 +47,8 @@ CONFIGS: dict[str, tuple[str, dict, str]] = {
 }
 
 # The cumulative series: the tuned profile's own variables (ansible/profiles/tuned.yml), added to the baseline a
-# group at a time in the order of their gain alone, so its last step is the tuned profile itself.
+# group at a time (the login's cost first, then the per-request costs, then the servers' queues and limits), so
+# its last step is the tuned profile itself.
 TUNED = yaml.safe_load((REPO / "ansible" / "profiles" / "tuned.yml").read_text())
 TUNED_STEPS: dict[str, list[str]] = {
     "argon2id": ["lampisite_password_hashers"],
