@@ -71,9 +71,10 @@ def cumulative_configs() -> dict[str, tuple[str, dict, str]]:
     return dict(list(configs.items())[1:-1])
 
 
-CONFIGS.update(cumulative_configs())
+CUMULATIVE = cumulative_configs()
+CONFIGS.update(CUMULATIVE)
 # Shorthands for --configs.
-GROUPS = {"cumulative": ["baseline", "argon2id", *cumulative_configs(), "tuned"]}
+GROUPS = {"cumulative": ["baseline", "argon2id", *CUMULATIVE, "tuned"]}
 
 
 def stack_env(name: str, args) -> dict[str, str]:
