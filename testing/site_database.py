@@ -42,9 +42,17 @@ class SiteDatabase:
     def create(cls, folder: Path) -> "SiteDatabase":
         if not uses_postgresql():
             return cls(str(folder / "db.sqlite3"))
+        return cls._new_postgresql()
+
+    @classmethod
+    def _new_postgresql(cls, template: str = "") -> "SiteDatabase":
+        """A database with a fresh name on the profile's cluster, empty or a copy of `template`."""
         database = cls(f"site_{uuid.uuid4().hex[:12]}")
+        create = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database.name))
+        if template:
+            create += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
         with server_connection() as connection:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database.name)))
+            connection.execute(create)
         return database
 
     @property
@@ -70,11 +78,7 @@ class SiteDatabase:
         if not uses_postgresql():
             shutil.copyfile(self.name, folder / "db.sqlite3")
             return SiteDatabase(str(folder / "db.sqlite3"))
-        copy = SiteDatabase(f"site_{uuid.uuid4().hex[:12]}")
-        with server_connection() as connection:
-            create = "CREATE DATABASE {} TEMPLATE {}"
-            connection.execute(sql.SQL(create).format(sql.Identifier(copy.name), sql.Identifier(self.name)))
-        return copy
+        return self._new_postgresql(template=self.name)
 
     def drop(self) -> None:
         """Drops a PostgreSQL database, closing what is still connected (a SQLite file goes with its folder)."""
