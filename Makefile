@@ -30,7 +30,7 @@ down:  ## Stop what `make up` started
 status:  ## Say which parts of the local stack run, and where
 	@PYTHONPATH=scripts $(PY) -m lampi_stack status
 
-demo:  ## Set up, seed, start the stack, find the largest load it serves without error, stop (DEMO_TIME_LIMIT)
+demo:  ## Set up, start the stack, seed, find the largest HTTP and MQTT loads served without error, stop (DEMO_SCALE=smoke: 3 min)
 	@bash scripts/demo.sh
 
 capacity:  ## The capacity study: baseline, each change alone, tuned; compared (CAPACITY_ARGS)
