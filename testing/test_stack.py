@@ -1,96 +1,22 @@
-"""`make up` / `make down`: the real stack on free loopback ports, in a temporary run folder.
+"""`make up` / `make down`: the real stack on free loopback ports, in a temporary run folder (testing/stacks.py).
 
 The stacks start in the profile LAMPI_PROFILE names, as `make up` would, unless a test names its own.
 """
 
-import os
 import re
-import shutil
 import socket
 import subprocess
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import paho.mqtt.publish as publish
 import pytest
-import yaml
 
 from lampi_stack.config import Config
 from testing.mqtt_recorder import MqttRecorder
-from testing.ports import free_port
 from testing.site_profile import PROFILE
-
-REPO = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
-
-
-def make(target: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["make", "--no-print-directory", target], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
-    )
-
-
-def is_alive(pid: int) -> bool:
-    try:
-        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) not in {"Z", "X"}
-    except FileNotFoundError:
-        return False
-
-
-def live_processes_mentioning(text: str) -> list[str]:
-    """Command lines of live (not zombie) processes that mention `text`: what a stack left behind."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (FileNotFoundError, NotADirectoryError, ProcessLookupError):
-            continue
-        if text in cmdline and proc.name.isdigit() and is_alive(int(proc.name)):
-            found.append(f"{proc.name}: {cmdline}")
-    return found
-
-
-def in_profile(env: dict, profile: str) -> dict:
-    """`env` for a stack in `profile`, with a database of its own: a SQLite file beside its run folder, or the
-    default database of the private PostgreSQL cluster in its run folder."""
-    settings = yaml.safe_load((REPO / "ansible" / "profiles" / f"{profile}.yml").read_text())
-    env = {name: value for name, value in env.items() if name != "LAMPI_DB_NAME"}
-    if settings["lampisite_db_engine"] == "sqlite":
-        env["LAMPI_DB_NAME"] = str(Path(env["LAMPI_RUN_DIR"]).parent / "db.sqlite3")
-    return {**env, "LAMPI_PROFILE": profile}
-
-
-@pytest.fixture
-def stack_env():
-    """Environment for a stack of its own in the suite's profile: run folder, database and ports nobody else uses."""
-    http, mqtt, ws, memcached = (str(free_port()) for _ in range(4))
-    # A run folder the postgres user can reach (pytest's own is private to root).
-    run_root = Path(tempfile.mkdtemp(prefix="lampi-stack-"))
-    run_root.chmod(0o755)
-    env = {
-        **os.environ,
-        "LAMPI_RUN_DIR": str(run_root / "run"),
-        "LAMPI_HTTP_PORT": http,
-        "LAMPI_MQTT_PORT": mqtt,
-        "LAMPI_WS_PORT": ws,
-        "LAMPI_MEMCACHED_PORT": memcached,
-    }
-    yield in_profile(env, PROFILE)
-    shutil.rmtree(run_root, ignore_errors=True)
-
-
-@pytest.fixture
-def stack(stack_env):
-    """`make up` with `stack_env`, pinned to CPU 0; `make down` afterwards whatever the test did."""
-    stack_env = {**stack_env, "LAMPI_SERVER_CPUS": "0"}
-    started = make("up", stack_env)
-    try:
-        assert started.returncode == 0, started.stderr
-        yield stack_env, started.stdout
-    finally:
-        make("down", stack_env)
+from testing.stacks import HOST, in_profile, is_alive, live_processes_mentioning, make
 
 
 def error_lines(result: subprocess.CompletedProcess) -> list[str]:
