@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from testing.test_stack import REPO, live_processes_mentioning, stack_env  # noqa: F401 (a fixture)
+from testing.stacks import REPO, live_processes_mentioning
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +68,7 @@ class Demo:
 
 
 @pytest.fixture
-def demo_env(stack_env, tmp_path):  # noqa: F811 (the fixture imported above)
+def demo_env(stack_env, tmp_path):
     """The environment a user's shell would have, with the documented smoke size and the test's own stack."""
     env = {name: value for name, value in stack_env.items() if not name.startswith("DEMO_")}
     # Results go under the test's folder, not the checkout.
