@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import get_hasher, identify_hasher, is_password_usable
 from django.db import transaction
 
-from .fake_accounts import ACCOUNTS_MAX, fake_device_id, fake_password, fake_username
+from .fake_accounts import ACCOUNTS_MAX, DEVICE_ID_BASE, fake_device_id, fake_password, fake_username
 from .hash_sets import HashSet
 from .hashing import QUEUED_PER_WORKER, Hashers, ProgressBar
 from .models import Lampi
@@ -63,7 +63,7 @@ def check_devices(start: int, count: int) -> None:
     # Device ids are 12 lowercase hex digits, so the string order is the numeric order.
     in_range = Lampi.objects.filter(device_id__gte=fake_device_id(start), device_id__lt=fake_device_id(start + count))
     for device_id, owner in in_range.values_list("device_id", "user__username").iterator(chunk_size=CHUNK_SIZE):
-        n = int(device_id, 16) - int(fake_device_id(0), 16)
+        n = int(device_id, 16) - DEVICE_ID_BASE
         if owner != fake_username(n):
             raise SeedingError(
                 f"Device {device_id} belongs to {owner}, not {fake_username(n)}: "
@@ -150,7 +150,7 @@ def seed(
             to_hash = todo.new_users + todo.stale
             ready = [n for n in to_hash if n < covered]
             write({n: hash_set.encoded(n) for n in ready}, set(todo.stale), todo.new_devices)
-            # Each account advances the bar once: a stale user lacking its device when its hash is written.
+            # Each account advances the bar once; a stale user when its new hash is written, device or not.
             bar.update(len(set(todo.new_devices) - set(todo.stale)) + todo.present + len(ready))
             unready = [n for n in to_hash if n >= covered]
             tally.hashed += len(unready)
