@@ -92,7 +92,10 @@ def test_demo_stops_the_stack_on_ctrl_c_and_a_rerun_gives_both_verdicts(demo_env
     assert demo.wait(timeout=DEMO_TIMEOUT) == 0, demo.output[-5000:]
     output = demo.output
     # The re-run found every fake user of the interrupted run in place.
-    assert "0 users created with their devices, 0 devices added to existing users, 200 already present" in output
+    assert (
+        "0 users created with their devices, 0 devices added to existing users, 0 stale password hashes "
+        "refreshed, 200 already present" in output
+    )
     table = output.split("demo: verdicts", 1)[1].splitlines()
     header = next(line for line in table if "HTTP users" in line)
     assert "MQTT devices" in header
