@@ -2,7 +2,7 @@
 
     locust -f loadtesting/locustfile.py,loadtesting/hone_in.py --headless --host http://127.0.0.1:8080
 In the web UI, add --class-picker to choose between this shape and a by-hand run. The search itself is in
-`lampi_load/search.py`; this file feeds it Locust's numbers and writes the verdict (and the sar slices, when
+`lampi_load/search/machine.py`; this file feeds it Locust's numbers and writes the verdict (and the sar slices, when
 it recorded sysstat) into --hone-results-dir when the test stops.
 """
 
@@ -16,8 +16,8 @@ from urllib.parse import urlparse
 from locust import LoadTestShape, events
 from locust.runners import MasterRunner, WorkerRunner
 
-from lampi_load.sar import SadcRecorder, slice_moments
-from lampi_load.search import HoneInSearch, Sample, SearchSettings
+from lampi_load.search.machine import HoneInSearch, Sample, SearchSettings
+from lampi_load.search.sar import SadcRecorder, slice_moments
 
 logger = logging.getLogger("lampi_load.hone_in")
 RESULTS_ROOT = Path(__file__).resolve().parent / "results"

@@ -65,7 +65,7 @@ def run_once(results: Path, name: str, args: argparse.Namespace, fleet_args: lis
                     if time.monotonic() > deadline or sink.poll() is not None:
                         raise RuntimeError("fleet-sink did not subscribe within 30 s")
                     time.sleep(0.1)
-                command = [sys.executable, "-m", "lampi_load.fleet", "run", "--out", str(out), "--sys-wait", "5"]
+                command = [sys.executable, "-m", "lampi_load.buoys", "run", "--out", str(out), "--sys-wait", "5"]
                 started = time.monotonic()
                 subprocess.run(command + fleet_args, env=env, stdout=subprocess.DEVNULL, timeout=3600)
                 wall = time.monotonic() - started
@@ -78,7 +78,7 @@ def run_once(results: Path, name: str, args: argparse.Namespace, fleet_args: lis
     totals, stages = report["totals"], report["stages"]
     row = {
         "name": name,
-        "command": "python -m lampi_load.fleet run " + " ".join(fleet_args),
+        "command": "python -m lampi_load.buoys run " + " ".join(fleet_args),
         "broker_queue": args.broker_queue,
         "qos": report["qos"],
         "devices": totals["devices"],

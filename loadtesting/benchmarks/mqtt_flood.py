@@ -17,8 +17,8 @@ from locust import User, constant, events, task
 from locust.contrib.mqtt import MqttUser
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lampi_load.mqtt_fleet import BrokerAddress, Fleet, raise_open_file_limit  # noqa: E402
-from lampi_load.mqtt_model import lamp_state  # noqa: E402
+from lampi_load.mqtt.loop import BrokerAddress, Fleet, raise_open_file_limit  # noqa: E402
+from lampi_load.mqtt.model import lamp_state  # noqa: E402
 
 PORT = int(os.environ.get("BENCH_PORT", "1883"))
 QOS = int(os.environ.get("BENCH_QOS", "1"))

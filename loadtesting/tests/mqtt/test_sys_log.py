@@ -5,8 +5,8 @@ import threading
 
 import paho.mqtt.client as mqtt
 
-from lampi_load.mqtt_fleet import BrokerAddress
-from lampi_load.mqtt_sys import main, markdown, summarise
+from lampi_load.mqtt.loop import BrokerAddress
+from lampi_load.mqtt.sys_log import main, markdown, summarise
 
 
 def publish_for(mosquitto, seconds: float) -> threading.Thread:

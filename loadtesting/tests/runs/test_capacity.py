@@ -6,7 +6,7 @@ import sys
 from argparse import Namespace
 from pathlib import Path
 
-from lampi_load.capacity import CONFIGS, GROUPS, REPO, TUNED, TUNED_STEPS, stack_env
+from lampi_load.runs.capacity import CONFIGS, GROUPS, REPO, TUNED, TUNED_STEPS, stack_env
 
 ARGS = Namespace(server_cpus="0", loadgen_cpus="1")
 
@@ -28,7 +28,7 @@ def test_configurations_share_a_database_only_when_engine_and_hasher_match():
 
 
 def test_unknown_configuration_is_refused():
-    command = [sys.executable, "-m", "lampi_load.capacity", "--configs", "baseline,fastest"]
+    command = [sys.executable, "-m", "lampi_load.runs.capacity", "--configs", "baseline,fastest"]
     result = subprocess.run(command, capture_output=True, text=True, cwd=Path(REPO / "loadtesting"), timeout=60)
     assert result.returncode == 2
     assert "unknown configuration fastest" in result.stderr

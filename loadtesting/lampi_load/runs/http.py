@@ -1,6 +1,6 @@
 """One command for the HTTP hone-in search: checks the target, runs Locust headless, writes the report.
 
-    python -m lampi_load.http_search --host http://127.0.0.1:8080 --time-limit 600
+    python -m lampi_load.runs.http --host http://127.0.0.1:8080 --time-limit 600
 Everything after `--` goes to Locust unchanged (for example `-- --hone-hold 20 --processes 2`).
 """
 
@@ -17,9 +17,9 @@ from pathlib import Path
 import requests
 
 from lampi_load.accounts import fake_password, fake_username
-from lampi_load.report import render
+from lampi_load.reports.render import render
 
-LOADTESTING = Path(__file__).resolve().parent.parent
+LOADTESTING = Path(__file__).resolve().parents[2]
 REPO = LOADTESTING.parent
 CSRF_TOKEN_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 

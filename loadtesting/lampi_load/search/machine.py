@@ -14,7 +14,7 @@ import logging
 import math
 from dataclasses import asdict, dataclass, field
 
-logger = logging.getLogger("lampi_load.search")
+logger = logging.getLogger("lampi_load.search.machine")
 
 
 @dataclass(frozen=True)

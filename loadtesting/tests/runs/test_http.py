@@ -6,11 +6,11 @@ from pathlib import Path
 
 from testing.ports import free_port
 
-LOADTESTING = Path(__file__).resolve().parent.parent
+LOADTESTING = Path(__file__).resolve().parents[2]
 
 
 def http_search(*args):
-    command = [sys.executable, "-m", "lampi_load.http_search", *args]
+    command = [sys.executable, "-m", "lampi_load.runs.http", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=LOADTESTING)
 
 

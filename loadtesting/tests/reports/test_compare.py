@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from lampi_load.compare import main
+from lampi_load.reports.compare import main
 
 HISTORY_HEADER = "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,95%,99%\n"
 

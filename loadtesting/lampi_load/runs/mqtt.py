@@ -1,7 +1,7 @@
 """One command for the MQTT hone-in search: checks the broker, runs Locust headless with the $SYS logger beside
 it, writes the report.
 
-    python -m lampi_load.mqtt_search --host mqtt://127.0.0.1:1883 --time-limit 300
+    python -m lampi_load.runs.mqtt --host mqtt://127.0.0.1:1883 --time-limit 300
 Everything after `--` goes to Locust unchanged (for example `-- --hone-hold 30 --processes 2`).
 """
 
@@ -15,13 +15,13 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from lampi_load.http_search import split_locust_args, start_run
-from lampi_load.mqtt_fleet import BrokerAddress
-from lampi_load.mqtt_model import PROFILES
-from lampi_load.mqtt_sys import markdown, summarise
-from lampi_load.report import render
+from lampi_load.mqtt.loop import BrokerAddress
+from lampi_load.mqtt.model import PROFILES
+from lampi_load.mqtt.sys_log import markdown, summarise
+from lampi_load.reports.render import render
+from lampi_load.runs.http import split_locust_args, start_run
 
-LOADTESTING = Path(__file__).resolve().parent.parent
+LOADTESTING = Path(__file__).resolve().parents[2]
 REPO = LOADTESTING.parent
 # Devices connect by the hundred: start at 500, double, hold each level 20 s (10,000 within about 3 minutes).
 HONE_DEFAULTS = ["--hone-spawn-rate", "200", "--hone-start-users", "500", "--hone-hold", "20"]
@@ -48,7 +48,7 @@ def preflight(address: BrokerAddress) -> None:
 
 
 def locust_command(args, results_dir: Path, extra: list[str]) -> list[str]:
-    files = f"{LOADTESTING / 'mqtt-locustfile.py'},{LOADTESTING / 'hone_in.py'}"
+    files = f"{LOADTESTING / 'mqtt_locustfile.py'},{LOADTESTING / 'hone_in.py'}"
     command = [str(Path(sys.executable).parent / "locust"), "-f", files, "--headless", "--only-summary"]
     command += ["--host", args.host, "--csv", str(results_dir / "locust"), "--csv-full-history"]
     command += ["--hone-results-dir", str(results_dir), "--hone-time-limit", str(args.time_limit)]
@@ -108,7 +108,7 @@ def main(argv=None) -> int:
     sys_log = [
         sys.executable,
         "-m",
-        "lampi_load.mqtt_sys",
+        "lampi_load.mqtt.sys_log",
         "--host",
         args.host,
         "--out",

@@ -39,7 +39,7 @@ Epoll, EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP = get_original(
     "select", ["epoll", "EPOLLIN", "EPOLLOUT", "EPOLLERR", "EPOLLHUP"]
 )
 PlainSocket = get_original("socket", "socket")
-logger = logging.getLogger("lampi_load.mqtt_fleet")
+logger = logging.getLogger("lampi_load.mqtt.loop")
 Report = Callable[[str, str, float, int, Exception | None], None]
 
 

@@ -1,7 +1,7 @@
 """Puts several hone-in searches side by side: a table with each one's verdict and its ratio to the first, and
 one chart with every run's users and requests/s on the same axes.
 
-    python -m lampi_load.compare --out DIR baseline=RESULTS_DIR tuned=RESULTS_DIR ...
+    python -m lampi_load.reports.compare --out DIR baseline=RESULTS_DIR tuned=RESULTS_DIR ...
 The first run is the reference for the ratios (the baseline).
 """
 
@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 
-from lampi_load.report import fmt_ms, read_history  # noqa: E402
+from lampi_load.reports.render import fmt_ms, read_history  # noqa: E402
 
 
 def load(results_dir: Path) -> dict:

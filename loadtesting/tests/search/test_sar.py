@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from lampi_load.sar import SAR_VIEWS, SadcRecorder, averages, slice_moments
+from lampi_load.search.sar import SAR_VIEWS, SadcRecorder, averages, slice_moments
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Broker health from Mosquitto's `$SYS/#` topics: record them for the length of a run, then summarise.
 
-    python -m lampi_load.mqtt_sys --host mqtt://127.0.0.1:1883 --out sys.jsonl --duration 300
-    python -m lampi_load.mqtt_sys --summary sys.jsonl
+    python -m lampi_load.mqtt.sys_log --host mqtt://127.0.0.1:1883 --out sys.jsonl --duration 300
+    python -m lampi_load.mqtt.sys_log --summary sys.jsonl
 The log is JSON lines, `{"t": <epoch s>, "topic": ..., "value": ...}`, one per update (Mosquitto publishes
 every `sys_interval` seconds, 10 by default; only the values that changed). Bridge-state topics under
 `$SYS/broker/connection/` are devices, not broker health: they are left out.
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from lampi_load.mqtt_fleet import BrokerAddress
+from lampi_load.mqtt.loop import BrokerAddress
 
 # Instantaneous values: the run's minimum, maximum and last.
 GAUGES = {

@@ -9,7 +9,7 @@ from collections import defaultdict
 from django.db.models import Count, Max, Min
 
 from fleet.models import Measurement, Rejected
-from lampi_load.fleet_publisher import Plan, percentiles
+from lampi_load.buoys.publisher import Plan, percentiles
 
 # Lost, duplicated or out-of-order sequence numbers shown per device; the counts are always complete.
 SHOWN = 20

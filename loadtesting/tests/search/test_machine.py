@@ -2,7 +2,7 @@
 
 import pytest
 
-from lampi_load.search import HoneInSearch, Sample, SearchSettings
+from lampi_load.search.machine import HoneInSearch, Sample, SearchSettings
 
 FAST = SearchSettings(hold=10, time_limit=3600, spawn_rate=10)
 

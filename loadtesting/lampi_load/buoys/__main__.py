@@ -1,7 +1,7 @@
 """Fleet stress test: N devices x M messages x K measures over MQTT, then proof that every measure was stored.
 
-    python -m lampi_load.fleet run --devices 30 --messages 100 --duration 100     # publish, then verify
-    python -m lampi_load.fleet verify results/fleet-<run>/manifest.json          # verify again later
+    python -m lampi_load.buoys run --devices 30 --messages 100 --duration 100     # publish, then verify
+    python -m lampi_load.buoys verify results/fleet-<run>/manifest.json          # verify again later
 
 Run it from loadtesting/ with `./manage.py fleet-sink` running against the same broker and database (the
 LAMPI_MQTT_* and LAMPI_DB_* variables the site reads). `run` writes manifest.json (what was sent) and
@@ -19,9 +19,9 @@ import os
 import sys
 from pathlib import Path
 
-from lampi_load.fleet_publisher import WATER_QUALITY, Plan, run_fleet
+from lampi_load.buoys.publisher import WATER_QUALITY, Plan, run_fleet
 
-LOADTESTING = Path(__file__).resolve().parent.parent
+LOADTESTING = Path(__file__).resolve().parents[2]
 SITE = LOADTESTING.parent / "Web" / "lampisite"
 
 
@@ -37,7 +37,7 @@ def setup_django() -> None:
 def verify(manifest: dict, out: Path, settle: float) -> bool:
     """Waits for the sink to store what it can, writes report.json, prints the report; whether nothing was lost."""
     setup_django()
-    from lampi_load.fleet_verify import delivery_report, render, wait_for_storage
+    from fleet.delivery import delivery_report, render, wait_for_storage
 
     wait_for_storage(manifest, settle)
     report = delivery_report(manifest)
@@ -47,7 +47,7 @@ def verify(manifest: dict, out: Path, settle: float) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lampi_load.fleet", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lampi_load.buoys", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="publish the fleet's messages, then verify (unless --no-verify)")
     run.add_argument("--host", default=os.environ.get("LAMPI_MQTT_HOST", "127.0.0.1"), help="broker host")

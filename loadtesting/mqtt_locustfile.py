@@ -1,9 +1,9 @@
 """LAMPI devices as the cloud broker sees them: one Locust user per device, acting as the device's bridge.
 
-    locust -f loadtesting/mqtt-locustfile.py --host mqtt://127.0.0.1:1883 --mqtt-profile normal
+    locust -f loadtesting/mqtt_locustfile.py --host mqtt://127.0.0.1:1883 --mqtt-profile normal
 Each device connects as `<device id>_broker` (persistent session, last will "0" on its bridge-state topic),
 announces itself, then publishes what loadtesting/mqtt-model.md says a person using the lamp causes. All the
-devices of a process share one event loop (lampi_load/mqtt_fleet.py). Add `,loadtesting/hone_in.py` to -f
+devices of a process share one event loop (lampi_load/mqtt/loop.py). Add `,loadtesting/hone_in.py` to -f
 to let the hone-in search drive the device count. With `--processes N` each process takes its own slice of the
 device ids; workers started by hand (`--worker`) need `--mqtt-id-slices <number of workers>` to do the same.
 """
@@ -18,9 +18,9 @@ from locust import User, constant, events, task
 from locust.exception import StopUser
 from locust.runners import MasterRunner
 
-from lampi_load import mqtt_model as model
 from lampi_load.accounts import fake_device_id
-from lampi_load.mqtt_fleet import BrokerAddress, Fleet, raise_open_file_limit
+from lampi_load.mqtt import model
+from lampi_load.mqtt.loop import BrokerAddress, Fleet, raise_open_file_limit
 
 logger = logging.getLogger("lampi_load.mqtt")
 fleet: Fleet | None = None
@@ -29,7 +29,7 @@ free_numbers: list[int] = []
 
 @events.init_command_line_parser.add_listener
 def add_device_options(parser):
-    group = parser.add_argument_group("LAMPI devices", "Used by loadtesting/mqtt-locustfile.py")
+    group = parser.add_argument_group("LAMPI devices", "Used by loadtesting/mqtt_locustfile.py")
     group.add_argument("--mqtt-devices", type=int, default=10_000, help="Seeded fake devices to pick from")
     group.add_argument("--mqtt-device-start", type=int, default=0, help="Number of the first fake device")
     group.add_argument("--mqtt-profile", choices=sorted(model.PROFILES), default="normal", help="Usage profile")
@@ -48,7 +48,7 @@ def check_setup(environment, **kwargs):
         try:
             BrokerAddress.parse(environment.host)
         except ValueError as error:
-            sys.exit(f"mqtt-locustfile: {error}")
+            sys.exit(f"mqtt_locustfile: {error}")
     if not isinstance(environment.runner, MasterRunner):
         limit = raise_open_file_limit()
         logger.info("open-file limit %d: this process can hold about %d devices", limit, limit - 100)

@@ -1,7 +1,7 @@
 """Turns one search's results folder into `report.md` and `timeline.png`.
 
 Reads Locust's `<prefix>_stats_history.csv` (written with --csv and --csv-full-history), `verdict.json` (the
-hone-in shape's) and the sar averages inside it. Usable alone: `python -m lampi_load.report RESULTS_DIR`.
+hone-in shape's) and the sar averages inside it. Usable alone: `python -m lampi_load.reports.render RESULTS_DIR`.
 """
 
 import argparse

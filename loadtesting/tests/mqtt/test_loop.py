@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from lampi_load.mqtt_fleet import BrokerAddress
-from lampi_load.mqtt_model import PROFILES, Profile, lamp_state
+from lampi_load.mqtt.loop import BrokerAddress
+from lampi_load.mqtt.model import PROFILES, Profile, lamp_state
 
-LOADTESTING = Path(__file__).resolve().parents[1]
+LOADTESTING = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -53,7 +53,7 @@ FLEET_UNDER_GEVENT = """
 from gevent import monkey; monkey.patch_all()
 import json, sys
 import gevent
-from lampi_load.mqtt_fleet import BrokerAddress, Fleet, PlainSocket
+from lampi_load.mqtt.loop import BrokerAddress, Fleet, PlainSocket
 
 reports, received = [], []
 fleets = [Fleet(BrokerAddress.parse(url), lambda *report: reports.append(report[:2] + (report[4],)))

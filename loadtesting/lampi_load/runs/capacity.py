@@ -2,12 +2,12 @@
 
 Every configuration is searched one after another on the same machine with the same CPU pinning.
 
-    python -m lampi_load.capacity --time-limit 600 --fake-users 1000            # every configuration
-    python -m lampi_load.capacity --configs baseline,tuned                      # just the headline ratio
-    python -m lampi_load.capacity --configs cumulative      # baseline, argon2id, argon2id+sessions, ..., tuned
+    python -m lampi_load.runs.capacity --time-limit 600 --fake-users 1000            # every configuration
+    python -m lampi_load.runs.capacity --configs baseline,tuned                      # just the headline ratio
+    python -m lampi_load.runs.capacity --configs cumulative      # baseline, argon2id, argon2id+sessions, ..., tuned
 For each configuration it restarts the local stack (`make up` with LAMPI_PROFILE and LAMPI_STACK_VARS), seeds
 the fake users into that configuration's own database (hashed by its own hasher, so no login rehashes), runs
-`lampi_load.http_search`, and at the end writes comparison.md and comparison.png beside the runs.
+`lampi_load.runs.http`, and at the end writes comparison.md and comparison.png beside the runs.
 """
 
 import argparse
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-LOADTESTING = Path(__file__).resolve().parent.parent
+LOADTESTING = Path(__file__).resolve().parents[2]
 REPO = LOADTESTING.parent
 OWASP_ARGON2 = ["lampisite.hashers.OwaspArgon2PasswordHasher", "django.contrib.auth.hashers.PBKDF2PasswordHasher"]
 
@@ -102,7 +102,7 @@ def search(name: str, args, out: Path) -> Path:
     run([sys.executable, "-m", "lampi_stack", "down"], stack_env_vars)
     run([sys.executable, "-m", "lampi_stack", "up"], stack_env_vars)
     run([sys.executable, "-m", "lampi_stack", "manage", "loadtestingdata", "--count", args.fake_users], stack_env_vars)
-    http_search = [sys.executable, "-m", "lampi_load.http_search", "--host", args.host, "--time-limit", args.time_limit]
+    http_search = [sys.executable, "-m", "lampi_load.runs.http", "--host", args.host, "--time-limit", args.time_limit]
     http_search += ["--name", name, "--results-root", out, "--", "--fake-users", args.fake_users, *args.locust_args]
     run(http_search, env, cwd=LOADTESTING)
     return max(out.glob(f"*-{name}"), key=lambda path: path.stat().st_mtime)
@@ -132,7 +132,7 @@ def main(argv=None) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out = (args.out or LOADTESTING / "results" / f"{stamp}-capacity").resolve()
     out.mkdir(parents=True, exist_ok=True)
-    command = "python -m lampi_load.capacity " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = "python -m lampi_load.runs.capacity " + shlex.join(sys.argv[1:] if argv is None else argv)
     (out / "command.txt").write_text(command + "\n")
     results = {}
     try:
@@ -145,7 +145,7 @@ def main(argv=None) -> int:
         stop = [sys.executable, "-m", "lampi_stack", "down"]
         subprocess.run(stop, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO / "scripts")})
         if results:
-            compare = [sys.executable, "-m", "lampi_load.compare", "--out", str(out)]
+            compare = [sys.executable, "-m", "lampi_load.reports.compare", "--out", str(out)]
             subprocess.run([*compare, *(f"{name}={folder}" for name, folder in results.items())], cwd=LOADTESTING)
     return 0
 

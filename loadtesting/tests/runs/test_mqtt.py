@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from lampi_load import mqtt_search
-from lampi_load.mqtt_model import PROFILES
+from lampi_load.mqtt.model import PROFILES
+from lampi_load.runs import mqtt as mqtt_search
 
 
 def test_a_bad_host_is_one_line(capsys, tmp_path):

@@ -1,4 +1,4 @@
-"""The fleet stress test end to end: real broker, `manage.py fleet-sink` and `python -m lampi_load.fleet` as
+"""The fleet stress test end to end: real broker, `manage.py fleet-sink` and `python -m lampi_load.buoys` as
 processes, a migrated database of the profile's engine. Exact counts, loss detection, and restarts of the broker
 and the sink."""
 
@@ -14,7 +14,7 @@ import pytest
 
 from testing.mosquitto import Mosquitto
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 MANAGE = REPO / "Web" / "lampisite" / "manage.py"
 # Short waits: the fixture broker publishes $SYS every second, and a small fleet is stored within a second.
 FAST = ["--sys-wait", "5", "--settle", "3", "--drain", "20"]
@@ -69,8 +69,8 @@ def persistent_broker(workdir: Path) -> Mosquitto:
 
 
 def fleet(env: dict, broker: Mosquitto, *args: str, wait: bool = True):
-    """Runs `python -m lampi_load.fleet`; the finished process (or the running one with wait=False)."""
-    command = [sys.executable, "-m", "lampi_load.fleet", *args]
+    """Runs `python -m lampi_load.buoys`; the finished process (or the running one with wait=False)."""
+    command = [sys.executable, "-m", "lampi_load.buoys", *args]
     if args[0] == "run":
         command += ["--host", broker.host, "--port", str(broker.port)]
     if not wait:
