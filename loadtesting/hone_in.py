@@ -9,18 +9,17 @@ it recorded sysstat) into --hone-results-dir when the test stops.
 import json
 import logging
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
 from locust import LoadTestShape, events
 from locust.runners import MasterRunner, WorkerRunner
 
+from lampi_load.results import new_run_dir
 from lampi_load.search.machine import HoneInSearch, Sample, SearchSettings
 from lampi_load.search.sar import SadcRecorder, slice_moments
 
 logger = logging.getLogger("lampi_load.hone_in")
-RESULTS_ROOT = Path(__file__).resolve().parent / "results"
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
@@ -147,8 +146,7 @@ class RunRecord:
 
     def __init__(self, environment):
         options = environment.parsed_options
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        self.dir = Path(options.hone_results_dir or RESULTS_ROOT / f"{stamp}-search")
+        self.dir = Path(options.hone_results_dir) if options.hone_results_dir else new_run_dir("search")
         self.dir.mkdir(parents=True, exist_ok=True)
         host = urlparse(environment.host or "").hostname or (environment.host or "")
         record_sar = options.hone_sar == "on" or (options.hone_sar == "auto" and host in LOOPBACK_HOSTS)

@@ -31,12 +31,12 @@ say "searching for the largest HTTP load served without error (at most ${DEMO_TI
 (cd loadtesting && ../.venv/bin/python -m lampi_load.runs.http \
     --host "http://127.0.0.1:${LAMPI_HTTP_PORT:-8080}" --time-limit "$DEMO_TIME_LIMIT" --name demo-http \
     -- --fake-users "$DEMO_FAKE_USERS")
-http_report=$(ls -td loadtesting/results/*-demo-http | head -n 1)/report.md
+http_report=$(ls -td "${LAMPI_RESULTS_DIR:-loadtesting/output}"/*-demo-http | head -n 1)/report.md
 
 say "searching for the largest LAMPI device fleet the broker serves without error (at most ${DEMO_MQTT_TIME_LIMIT}s)"
 (cd loadtesting && ../.venv/bin/python -m lampi_load.runs.mqtt \
     --host "mqtt://127.0.0.1:${LAMPI_MQTT_PORT:-1883}" --time-limit "$DEMO_MQTT_TIME_LIMIT" --name demo-mqtt)
-mqtt_report=$(ls -td loadtesting/results/*-demo-mqtt | head -n 1)/report.md
+mqtt_report=$(ls -td "${LAMPI_RESULTS_DIR:-loadtesting/output}"/*-demo-mqtt | head -n 1)/report.md
 
 say "HTTP verdict ($http_report):"
 sed -n '3,6p' "$http_report"

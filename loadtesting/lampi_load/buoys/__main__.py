@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from lampi_load.buoys.publisher import WATER_QUALITY, Plan, run_fleet
+from lampi_load.results import results_root
 
 LOADTESTING = Path(__file__).resolve().parents[2]
 SITE = LOADTESTING.parent / "Web" / "lampisite"
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     again.add_argument("manifest", type=Path)
     for command in (run, again):
         command.add_argument("--settle", type=float, default=10.0, help="verify once storage stood still this long")
-    run.add_argument("--out", type=Path, help="folder for manifest.json and report.json (results/fleet-<run>)")
+    run.add_argument("--out", type=Path, help="folder for manifest.json and report.json (<results root>/fleet-<run>)")
     args = parser.parse_args(argv)
 
     if args.command == "verify":
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--devices and --messages must be 1 or more, --duration more than 0")
     measures = [name.strip() for name in args.measures.split(",") if name.strip()]
     plan = Plan(args.devices, args.messages, measures, args.duration, args.topic, args.qos, prefix=args.prefix)
-    out = args.out or LOADTESTING / "results" / f"fleet-{plan.run}"
+    out = args.out or results_root() / f"fleet-{plan.run}"
     out.mkdir(parents=True, exist_ok=True)
     manifest = run_fleet(args.host, args.port, plan, drain=args.drain, sys_wait=args.sys_wait)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1))

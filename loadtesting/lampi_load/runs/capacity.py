@@ -16,10 +16,11 @@ import os
 import shlex
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
+
+from lampi_load.results import new_run_dir
 
 LOADTESTING = Path(__file__).resolve().parents[2]
 REPO = LOADTESTING.parent
@@ -121,7 +122,7 @@ def main(argv=None) -> int:
     parser.add_argument("--host", default="http://127.0.0.1:8080", help="the local stack's site URL")
     parser.add_argument("--server-cpus", default="0" if (os.cpu_count() or 1) >= 2 else "", help="taskset list")
     parser.add_argument("--loadgen-cpus", default="1" if (os.cpu_count() or 1) >= 2 else "", help="taskset list")
-    parser.add_argument("--out", type=Path, help="folder for the runs (default loadtesting/results/<stamp>-capacity)")
+    parser.add_argument("--out", type=Path, help="folder for the runs (default <results root>/<stamp>-capacity)")
     parser.add_argument("locust_args", nargs="*", help="after --: passed to Locust (e.g. -- --hone-hold 20)")
     args = parser.parse_args(argv)
     names = [name.strip() for name in args.configs.split(",") if name.strip()]
@@ -129,8 +130,7 @@ def main(argv=None) -> int:
     unknown = [name for name in names if name not in CONFIGS]
     if unknown or not names:
         parser.error(f"unknown configuration {', '.join(unknown) or '(none)'}; choose from {', '.join(CONFIGS)}")
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    out = (args.out or LOADTESTING / "results" / f"{stamp}-capacity").resolve()
+    out = args.out.resolve() if args.out else new_run_dir("capacity")
     out.mkdir(parents=True, exist_ok=True)
     command = "python -m lampi_load.runs.capacity " + shlex.join(sys.argv[1:] if argv is None else argv)
     (out / "command.txt").write_text(command + "\n")

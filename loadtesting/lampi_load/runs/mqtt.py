@@ -19,7 +19,7 @@ from lampi_load.mqtt.loop import BrokerAddress
 from lampi_load.mqtt.model import PROFILES
 from lampi_load.mqtt.sys_log import markdown, summarise
 from lampi_load.reports.render import render
-from lampi_load.runs.http import split_locust_args, start_run
+from lampi_load.runs import locust_run
 
 LOADTESTING = Path(__file__).resolve().parents[2]
 REPO = LOADTESTING.parent
@@ -48,20 +48,13 @@ def preflight(address: BrokerAddress) -> None:
 
 
 def locust_command(args, results_dir: Path, extra: list[str]) -> list[str]:
-    files = f"{LOADTESTING / 'mqtt_locustfile.py'},{LOADTESTING / 'hone_in.py'}"
-    command = [str(Path(sys.executable).parent / "locust"), "-f", files, "--headless", "--only-summary"]
-    command += ["--host", args.host, "--csv", str(results_dir / "locust"), "--csv-full-history"]
-    command += ["--hone-results-dir", str(results_dir), "--hone-time-limit", str(args.time_limit)]
-    command += ["--mqtt-profile", args.profile, *HONE_DEFAULTS]
+    options = ["--mqtt-profile", args.profile, *HONE_DEFAULTS]
     if args.judge_throughput:
         # A level whose devices publish far less than the model says fails too (a broker silently slowing down).
         profile = PROFILES[args.profile]
-        command += ["--hone-expected-rps-per-user", f"{profile.rate():.4f}"]
-        command += ["--hone-expected-dispersion", f"{profile.dispersion():.1f}"]
-    # A search provokes failures on purpose: Locust's own exit code would always say 1.
-    command += ["--exit-code-on-error", "0", *extra]
-    cpus = os.environ.get("LAMPI_LOADGEN_CPUS")
-    return ["taskset", "-c", cpus, *command] if cpus else command
+        options += ["--hone-expected-rps-per-user", f"{profile.rate():.4f}"]
+        options += ["--hone-expected-dispersion", f"{profile.dispersion():.1f}"]
+    return locust_run.locust_command("mqtt_locustfile.py", args, results_dir, options, extra)
 
 
 def broker_health(results_dir: Path) -> str:
@@ -75,9 +68,8 @@ def broker_health(results_dir: Path) -> str:
 
 
 def argument_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default=os.environ.get("LAMPI_MQTT_URL", "mqtt://127.0.0.1:1883"), help="broker")
-    parser.add_argument("--time-limit", type=float, default=300, help="seconds the search may take (default 300)")
+    host = os.environ.get("LAMPI_MQTT_URL", "mqtt://127.0.0.1:1883")
+    parser = locust_run.argument_parser(__doc__.splitlines()[0], host, "broker", 300, "mqtt")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="normal", help="device usage profile")
     parser.add_argument(
         "--judge-throughput",
@@ -86,13 +78,11 @@ def argument_parser() -> argparse.ArgumentParser:
         help="also fail a level whose messages/s fall under 80%% of the model's rate, where its hold expects enough "
         "messages for that to be no accident (drags come in bursts: the normal profile needs about 12,400)",
     )
-    parser.add_argument("--name", default="mqtt", help="suffix of the results folder name")
-    parser.add_argument("--results-root", type=Path, default=LOADTESTING / "results", help="where result folders go")
     return parser
 
 
 def main(argv=None) -> int:
-    argv, extra = split_locust_args(argv)
+    argv, extra = locust_run.split_locust_args(argv)
     options = argument_parser()
     args = options.parse_args(argv)
     if args.time_limit <= 0:
@@ -104,7 +94,9 @@ def main(argv=None) -> int:
         print(f"mqtt_search: error: {error}", file=sys.stderr)
         return 2
 
-    results_dir, command = start_run("mqtt_search", args, argv, extra, locust_command)
+    results_dir, command = locust_run.start_run(
+        "mqtt_search", "lampi_load.runs.mqtt", args, argv, extra, locust_command
+    )
     sys_log = [
         sys.executable,
         "-m",
@@ -114,14 +106,13 @@ def main(argv=None) -> int:
         "--out",
         str(results_dir / "sys.jsonl"),
     ]
-    logger = subprocess.Popen([*sys_log, "--duration", str(args.time_limit + 300)], cwd=LOADTESTING)
+    logger = subprocess.Popen([*sys_log, "--duration", str(args.time_limit + locust_run.GRACE)], cwd=LOADTESTING)
     try:
-        finished = subprocess.run(command, cwd=REPO, timeout=args.time_limit + 300)
+        found = locust_run.run_search("mqtt_search", command, results_dir, args.time_limit)
     finally:
         logger.terminate()
         logger.wait(timeout=10)
-    if finished.returncode != 0 or not (results_dir / "verdict.json").exists():
-        print(f"mqtt_search: error: Locust exited {finished.returncode} without a verdict", file=sys.stderr)
+    if not found:
         return 1
     report = render(results_dir)
     with report.open("a") as handle:

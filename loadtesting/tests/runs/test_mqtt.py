@@ -31,7 +31,7 @@ def test_a_short_search_writes_a_report_with_broker_health(mosquitto, tmp_path):
     report = (results / "report.md").read_text()
     assert "## Broker health ($SYS) at the moments" in report
     assert "| clients connected |" in report
-    assert "mqtt_search --host" in (results / "command.txt").read_text()
+    assert "python -m lampi_load.runs.mqtt --host" in (results / "command.txt").read_text()
 
 
 def test_the_search_judges_throughput_with_the_profiles_rate_and_burstiness(tmp_path):
