@@ -14,36 +14,9 @@ import logging
 import math
 from dataclasses import asdict, dataclass, field
 
+from lampi_load.search.settings import SearchSettings
+
 logger = logging.getLogger("lampi_load.search.machine")
-
-
-@dataclass(frozen=True)
-class SearchSettings:
-    """The knobs of one search; see `hone_in.py` for their command-line names and defaults."""
-
-    spawn_rate: float = 10.0
-    start_users: int = 10
-    growth: float = 2.0
-    min_step: int = 10
-    hold: float = 30.0
-    resolution_users: int = 10
-    resolution_fraction: float = 0.05
-    max_users: int = 10_000
-    time_limit: float = 600.0
-    max_p95_ms: float | None = None
-    generator_cpu_limit: float = 90.0
-    backoff_attempts: int = 3
-    # Requests (or messages) per second each user should produce; with it, a level whose steady throughput
-    # falls below min_rps_fraction of users x this fails even without errors (MQTT's "abnormally low").
-    expected_rps_per_user: float | None = None
-    min_rps_fraction: float = 0.8
-    # Throughput is judged only where a hold expects at least this many requests times expected_dispersion:
-    # arrivals are random, and at 400 independent ones the 20% margin is four standard deviations of the count
-    # (Poisson: sd = 20), so noise alone practically never fails a level.
-    min_expected_count: int = 400
-    # Variance over mean of a hold's request count: 1 for independent requests; more when they come in bursts
-    # (a LAMPI slider drag is 15-45 messages), which widens the noise by its square root.
-    expected_dispersion: float = 1.0
 
 
 @dataclass(frozen=True)

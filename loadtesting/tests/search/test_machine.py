@@ -2,7 +2,8 @@
 
 import pytest
 
-from lampi_load.search.machine import HoneInSearch, Sample, SearchSettings
+from lampi_load.search.machine import HoneInSearch, Sample
+from lampi_load.search.settings import SearchSettings
 
 FAST = SearchSettings(hold=10, time_limit=3600, spawn_rate=10)
 
