@@ -3,9 +3,10 @@
     locust -f loadtesting/mqtt_locustfile.py --host mqtt://127.0.0.1:1883 --mqtt-profile normal
 Each device connects as `<device id>_broker` (persistent session, last will "0" on its bridge-state topic),
 announces itself, then publishes what loadtesting/mqtt-model.md says a person using the lamp causes. All the
-devices of a process share one event loop (lampi_load/mqtt/loop.py). Add `,loadtesting/hone_in.py` to -f
-to let the hone-in search drive the device count. With `--processes N` each process takes its own slice of the
-device ids; workers started by hand (`--worker`) need `--mqtt-id-slices <number of workers>` to do the same.
+devices of a process share one event loop (lampi_load/mqtt/loop.py, made cheaper by mqtt/paho_speedups.py). Add
+`,loadtesting/hone_in.py` to -f to let the hone-in search drive the device count. With `--processes N` each
+process takes its own slice of the device ids; workers started by hand (`--worker`) need
+`--mqtt-id-slices <number of workers>` to do the same.
 """
 
 import logging
@@ -19,12 +20,12 @@ from locust.exception import StopUser
 from locust.runners import MasterRunner
 
 from lampi_load.accounts import fake_device_id
-from lampi_load.mqtt import model
-from lampi_load.mqtt.loop import BrokerAddress, Fleet, raise_open_file_limit
+from lampi_load.mqtt import model, paho_speedups
+from lampi_load.mqtt.broker import BrokerAddress
+from lampi_load.mqtt.loop import DeviceLoop, raise_open_file_limit
+from lampi_load.mqtt.paho_speedups import FastClient
 
 logger = logging.getLogger("lampi_load.mqtt")
-fleet: Fleet | None = None
-free_numbers: list[int] = []
 
 
 @events.init_command_line_parser.add_listener
@@ -44,19 +45,22 @@ def add_device_options(parser):
 
 @events.init.add_listener
 def check_setup(environment, **kwargs):
-    if environment.host:
-        try:
+    try:
+        if environment.host:
             BrokerAddress.parse(environment.host)
-        except ValueError as error:
-            sys.exit(f"mqtt_locustfile: {error}")
+        # Thousands of devices per process need paho's per-message costs cut (measured in mqtt-results.md).
+        paho_speedups.install()
+    except (ValueError, paho_speedups.PahoVersionError) as error:
+        sys.exit(f"mqtt_locustfile: {error}")
     if not isinstance(environment.runner, MasterRunner):
         limit = raise_open_file_limit()
         logger.info("open-file limit %d: this process can hold about %d devices", limit, limit - 100)
 
 
-def get_fleet(environment) -> Fleet:
-    global fleet
-    if fleet is None:
+class Devices:
+    """What the devices of one process share: the event loop and the device ids not in use."""
+
+    def __init__(self, environment):
         options = environment.parsed_options
 
         def report(request_type, name, start, length, exception):
@@ -70,33 +74,41 @@ def get_fleet(environment) -> Fleet:
                 context={},
             )
 
-        fleet = Fleet(BrokerAddress.parse(environment.host), report, timeout=options.mqtt_timeout)
-        fleet.connect_name = "[id]_broker"
-        gevent.spawn(watch_generator, environment, fleet)
-        runner = environment.runner
+        address = BrokerAddress.parse(environment.host)
+        self.loop = DeviceLoop(
+            address, report, timeout=options.mqtt_timeout, connect_name="[id]_broker", client_class=FastClient
+        )
         slices = options.mqtt_id_slices or options.processes or 1
-        index = max(getattr(runner, "worker_index", 0), 0) % slices
+        index = max(getattr(environment.runner, "worker_index", 0), 0) % slices
         first = options.mqtt_device_start
         # Picked without replacement: two connections with one client id would keep kicking each other off.
-        free_numbers[:] = range(first + index, first + options.mqtt_devices, slices)
-        random.shuffle(free_numbers)
-    return fleet
+        self.free_numbers = list(range(first + index, first + options.mqtt_devices, slices))
+        random.shuffle(self.free_numbers)
+
+    @classmethod
+    def of(cls, environment) -> "Devices":
+        """This process's devices, made when the first device starts."""
+        if getattr(environment, "lampi_devices", None) is None:
+            environment.lampi_devices = cls(environment)
+            gevent.spawn(watch_generator, environment, environment.lampi_devices)
+        return environment.lampi_devices
 
 
-def watch_generator(environment, watched: Fleet, every: float = 10.0) -> None:
+def watch_generator(environment, watched: Devices, every: float = 10.0) -> None:
     """Logs the generator's own load, so a slow generator is never mistaken for a slow broker."""
-    while fleet is watched:
+    while getattr(environment, "lampi_devices", None) is watched:
         gevent.sleep(every)
+        loop = watched.loop
         cpu = environment.runner.current_cpu_usage
-        oldest = watched.oldest_inflight_age()
-        slowest, watched.slowest_pass = watched.slowest_pass, 0.0
-        connected = sum(connection.connected.is_set() for connection in watched.connections)
+        oldest = loop.oldest_inflight_age()
+        slowest = loop.take_slowest_pass()
+        connected = sum(connection.connected.is_set() for connection in loop.connections)
         busy = cpu >= 90 or slowest > 0.1
         (logger.warning if busy else logger.info)(
             "generator: %d devices connected, %d unacknowledged (oldest %.1f s), slowest loop pass %.0f ms, "
             "CPU %.0f%%%s",
             connected,
-            watched.inflight,
+            loop.inflight(),
             oldest,
             slowest * 1000,
             cpu,
@@ -105,11 +117,11 @@ def watch_generator(environment, watched: Fleet, every: float = 10.0) -> None:
 
 
 @events.test_stop.add_listener
-def close_fleet(environment, **kwargs):
-    global fleet
-    if fleet is not None:
-        closing, fleet = fleet, None
-        closing.close()
+def close_devices(environment, **kwargs):
+    devices = getattr(environment, "lampi_devices", None)
+    if devices is not None:
+        environment.lampi_devices = None
+        devices.loop.close()
 
 
 class LampiDevice(User):
@@ -122,14 +134,14 @@ class LampiDevice(User):
     def on_start(self):
         options = self.environment.parsed_options
         self.profile = model.PROFILES[options.mqtt_profile]
-        self.fleet = get_fleet(self.environment)
-        if not free_numbers:
+        self.devices = Devices.of(self.environment)
+        if not self.devices.free_numbers:
             logger.error("every device id is in use: raise --mqtt-devices")
             raise StopUser()
-        self.number = free_numbers.pop()
+        self.number = self.devices.free_numbers.pop()
         self.device_id = fake_device_id(self.number)
         self.state_topic = model.topic(model.BRIDGE_STATE[0], self.device_id)
-        self.connection = self.fleet.connection(f"{self.device_id}_broker", clean_session=False)
+        self.connection = self.devices.loop.connection(f"{self.device_id}_broker", clean_session=False)
         self.connection.client.will_set(self.state_topic, "0", qos=1, retain=True)
         self.come_online()
 
@@ -140,8 +152,8 @@ class LampiDevice(User):
             # A bridge stopped on purpose says so: the broker discards the will on a clean DISCONNECT.
             self.connection.client.publish(self.state_topic, "0", qos=1, retain=True)
         self.connection.disconnect()
-        self.fleet.forget(self.connection)
-        free_numbers.append(self.number)
+        self.devices.loop.forget(self.connection)
+        self.devices.free_numbers.append(self.number)
 
     def send(self, message, payload: bytes, client: str = "") -> None:
         template, qos, retain = message
@@ -150,7 +162,7 @@ class LampiDevice(User):
 
     def come_online(self):
         delay = self.backoff[0]
-        while not (self.connection.connect() and self.connection.connected.wait(self.fleet.timeout)):
+        while not (self.connection.connect() and self.connection.connected.wait(self.devices.loop.timeout)):
             gevent.sleep(delay / 2 + random.uniform(0, delay / 2))
             delay = min(delay * 2, self.backoff[1])
         self.send(model.BRIDGE_STATE, b"1")

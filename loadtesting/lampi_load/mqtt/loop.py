@@ -1,12 +1,12 @@
-"""Thousands of paho-mqtt clients on one event loop, inside a gevent process such as Locust's.
+"""Thousands of paho-mqtt clients on one event loop (a DeviceLoop), inside a gevent process such as Locust's.
 
 paho's socket callbacks (`on_socket_open`, `on_socket_register_write`, ...) keep every client's socket in one
 epoll set, watched by gevent's hub as a single descriptor; one greenlet wakes when some socket is ready or some
 client has bytes to send, calls `loop_read`/`loop_write` on those clients (writes batched: one `loop_write` a
-pass for all that a device queued since the last) and `loop_misc` on all once a second. Once connected over TCP
-a client's socket is a plain one (no gevent wrapper: epoll already says when it is ready), and paho's per-message
-extras nobody here uses are skipped (a Condition per publish, a ReasonCode and Properties per QoS 0 write or
-3.1.1 acknowledgement).
+pass for all that a device queued since the last) and `loop_misc` on all once a second. A QoS 0 write is
+reported from its MQTTMessageInfo instead of paho's callback (which builds a ReasonCode and Properties per write).
+The speed-ups that reach into paho's private parts are in paho_speedups.py: pass its FastClient as `client_class`
+after `paho_speedups.install()`.
 Each operation is reported once through `report(request_type, name, start, length, exception)`: CONNECT from
 opening the TCP connection to CONNACK (failed without a CONNACK `timeout` s after the CONNECT was queued), PUBLISH
 at the socket write (QoS 0), PUBACK (QoS 1) or PUBCOMP (QoS 2), SUBSCRIBE at SUBACK; any of them unanswered for
@@ -15,58 +15,24 @@ at the socket write (QoS 0), PUBACK (QoS 1) or PUBCOMP (QoS 2), SUBSCRIBE at SUB
 
 import logging
 import resource
-import struct
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import gevent
 import paho.mqtt.client as mqtt
-import paho.mqtt.client as paho_client
 from gevent.event import Event
 from gevent.hub import get_hub
 from gevent.monkey import get_original
-from gevent.socket import socket as GeventSocket
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
+
+from lampi_load.mqtt.broker import BrokerAddress
 
 # Locust's monkey-patching removes select.epoll (gevent cannot make it cooperative): use the original.
 Epoll, EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP = get_original(
     "select", ["epoll", "EPOLLIN", "EPOLLOUT", "EPOLLERR", "EPOLLHUP"]
 )
-PlainSocket = get_original("socket", "socket")
 logger = logging.getLogger("lampi_load.mqtt.loop")
 Report = Callable[[str, str, float, int, Exception | None], None]
-
-
-@dataclass(frozen=True)
-class BrokerAddress:
-    """Where the broker listens: `mqtt://HOST:PORT`, `ws://HOST:PORT/path` or plain `HOST[:PORT]`."""
-
-    transport: str
-    host: str
-    port: int
-    path: str = "/mqtt"
-
-    @classmethod
-    def parse(cls, url: str) -> "BrokerAddress":
-        url = (url or "").strip()
-        if not url:
-            raise ValueError("no broker address: pass --host mqtt://HOST:PORT (or ws://HOST:PORT/path)")
-        parts = urlsplit(url if "://" in url else f"mqtt://{url}")
-        defaults = {"mqtt": 1883, "tcp": 1883, "ws": 80}
-        try:
-            port = parts.port
-        except ValueError:
-            port = -1
-        if parts.scheme not in defaults or not parts.hostname or port == -1 or (parts.path and parts.scheme != "ws"):
-            raise ValueError(f"bad broker address {url!r}: use mqtt://HOST:PORT, ws://HOST:PORT/path or HOST[:PORT]")
-        transport = "websockets" if parts.scheme == "ws" else "tcp"
-        return cls(transport, parts.hostname, port or defaults[parts.scheme], parts.path or "/mqtt")
 
 
 def raise_open_file_limit() -> int:
@@ -78,102 +44,34 @@ def raise_open_file_limit() -> int:
     return soft
 
 
-class UnwaitedCondition:
-    """The condition paho makes for every publish (`MQTTMessageInfo`), for clients nobody waits on.
-
-    A Fleet reports each message through its callbacks and never calls `wait_for_publish`; a real Condition per
-    message was a tenth of the generator's CPU at QoS 1. Waiting is refused with a clear error: on the Fleet's one
-    OS thread it could only ever block every connection of the process.
-    """
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info) -> bool:
-        return False
-
-    def notify(self, n: int = 1) -> None:
-        pass
-
-    def notify_all(self) -> None:
-        pass
-
-    def wait(self, timeout: float | None = None) -> bool:
-        raise RuntimeError("wait_for_publish() is not available in a process with a Fleet: use its report")
-
-
-class PahoThreading:
-    """What paho sees as `threading` once a Fleet exists in the process: C re-entrant locks, gevent's threads.
-
-    paho takes several locks per message; gevent makes them pure Python, about a fifth of the CPU per message. All
-    clients run in one OS thread and paho never yields while holding them (its sockets are non-blocking), so
-    re-entrant C locks are correct here and cannot deadlock.
-    """
-
-    Lock = RLock = get_original("_thread", "RLock")
-    Thread = threading.Thread
-    _unwaited = UnwaitedCondition()
-
-    @classmethod
-    def Condition(cls):  # noqa: N802 (threading's name)
-        return cls._unwaited
-
-
-class FleetClient(mqtt.Client):
-    """paho's client on a plain socket once connected over TCP.
-
-    The connect itself goes through gevent's socket (it waits without blocking the process); after that the Fleet's
-    epoll says when the socket is ready, so gevent's cooperative wrapper around every send and recv (three recv per
-    PUBACK) is pure cost. WebSockets keep gevent's socket: paho's handshake blocks on it.
-    """
-
-    def _create_socket_connection(self):
-        sock = super()._create_socket_connection()
-        if self._transport != "tcp" or not isinstance(sock, GeventSocket):
-            return sock
-        return PlainSocket(fileno=sock.detach())
-
-    # MQTT 3.1.1's PUBACK and PUBCOMP carry no reason code or properties: one shared "Success" pair for them all.
-    _success = (ReasonCode(PacketTypes.PUBACK), Properties(PacketTypes.PUBACK))
-
-    def _handle_pubackcomp(self, cmd):
-        """A 3.1.1 acknowledgement is the message id alone, yet paho's decoder builds a ReasonCode and a Properties
-        object for each (about 20 µs, a quarter of the CPU of a QoS 1 message); anything else goes to paho."""
-        packet = self._in_packet["packet"]
-        if self._protocol == mqtt.MQTTv5 or len(packet) != 2:
-            return super()._handle_pubackcomp(cmd)
-        (mid,) = struct.unpack("!H", packet)
-        with self._out_message_mutex:
-            if mid in self._out_messages:
-                return self._do_on_publish(mid, *self._success)
-        return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
-
-
 class Connection:
-    """One MQTT client driven by a Fleet; `publish` and `subscribe` are timed until the broker acknowledges."""
+    """One MQTT client driven by a DeviceLoop; `publish` and `subscribe` are timed until the broker acknowledges.
 
-    def __init__(self, fleet: "Fleet", client_id: str, *, clean_session: bool = True, keepalive: int = 60):
-        self.fleet = fleet
+    It owns its client and what it has in flight; the loop owns the sockets, the deadlines and the clock.
+    """
+
+    def __init__(self, loop: "DeviceLoop", client_id: str, *, clean_session: bool = True, keepalive: int = 60):
+        self.loop = loop
         self.client_id = client_id
-        self.client = FleetClient(
+        self.client = loop.client_class(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id,
             clean_session=clean_session,
-            transport=fleet.address.transport,
+            transport=loop.address.transport,
         )
-        if fleet.address.transport == "websockets":
-            self.client.ws_set_options(path=fleet.address.path)
+        if loop.address.transport == "websockets":
+            self.client.ws_set_options(path=loop.address.path)
         # A LAMPI bridge's own window: at most 20 unacknowledged QoS>0 messages (mosquitto's bridge default).
         self.client.max_inflight_messages_set(20)
-        self.client.connect_async(fleet.address.host, fleet.address.port, keepalive)
+        self.client.connect_async(loop.address.host, loop.address.port, keepalive)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_acknowledged
         self.client.on_subscribe = self._on_subscribed
-        self.client.on_socket_open = lambda client, userdata, sock: fleet._open(self, sock)
-        self.client.on_socket_close = lambda client, userdata, sock: fleet._close(sock)
-        self.client.on_socket_register_write = lambda client, userdata, sock: fleet._want_write(sock, True)
-        self.client.on_socket_unregister_write = lambda client, userdata, sock: fleet._want_write(sock, False)
+        self.client.on_socket_open = lambda client, userdata, sock: loop.watch(self, sock)
+        self.client.on_socket_close = lambda client, userdata, sock: loop.unwatch(sock)
+        self.client.on_socket_register_write = lambda client, userdata, sock: loop.want_write(sock, True)
+        self.client.on_socket_unregister_write = lambda client, userdata, sock: loop.want_write(sock, False)
         self.connected = Event()
         self.down = Event()  # set while not connected, so a waiting device wakes up when its connection drops
         self.down.set()
@@ -194,9 +92,9 @@ class Connection:
             self._connect_started = None
             if error.errno == 24:  # EMFILE
                 error = OSError(f"too many open files (limit {raise_open_file_limit()}): raise `ulimit -Hn`")
-            self.fleet.report("CONNECT", self.fleet.connect_name, start, 0, error)
+            self.loop.report("CONNECT", self.loop.connect_name, start, 0, error)
             return False
-        self.fleet._deadline(self, "connect", start)
+        self.loop.expect(self, "connect", start)
         return True
 
     def publish(self, name: str, topic: str, payload: bytes, qos: int, retain: bool = False) -> None:
@@ -204,11 +102,10 @@ class Connection:
         start = time.perf_counter()
         info = self.client.publish(topic, payload, qos, retain)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            self.fleet.report("PUBLISH", name, start, 0, ConnectionError(mqtt.error_string(info.rc)))
+            self.loop.report("PUBLISH", name, start, 0, ConnectionError(mqtt.error_string(info.rc)))
             return
         self.inflight[info.mid] = ("PUBLISH", name, start, len(payload))
-        self.fleet.inflight += 1
-        self.fleet._deadline(self, info.mid, start)
+        self.loop.expect(self, info.mid, start)
         if qos == 0:
             self.unwritten.append((info.mid, info))
 
@@ -216,11 +113,10 @@ class Connection:
         start = time.perf_counter()
         rc, mid = self.client.subscribe(topics)
         if rc != mqtt.MQTT_ERR_SUCCESS:
-            self.fleet.report("SUBSCRIBE", name, start, 0, ConnectionError(mqtt.error_string(rc)))
+            self.loop.report("SUBSCRIBE", name, start, 0, ConnectionError(mqtt.error_string(rc)))
             return
         self.inflight[mid] = ("SUBSCRIBE", name, start, 0)
-        self.fleet.inflight += 1
-        self.fleet._deadline(self, mid, start)
+        self.loop.expect(self, mid, start)
 
     def disconnect(self) -> None:
         """A clean DISCONNECT: the broker discards the last will."""
@@ -254,7 +150,7 @@ class Connection:
         start, self._connect_started = self._connect_started, None
         error = ConnectionRefusedError(f"CONNACK {reason_code}") if reason_code.is_failure else None
         if start is not None:
-            self.fleet.report("CONNECT", self.fleet.connect_name, start, 0, error)
+            self.loop.report("CONNECT", self.loop.connect_name, start, 0, error)
         if error is None:
             self.session_present = flags.session_present
             self.down.clear()
@@ -270,45 +166,82 @@ class Connection:
         self.down.set()
         if not self.closing and was_connected:
             lost = ConnectionError(f"connection lost: {reason_code}")
-            self.fleet.report("DISCONNECT", self.fleet.connect_name, time.perf_counter(), 0, lost)
+            self.loop.report("DISCONNECT", self.loop.connect_name, time.perf_counter(), 0, lost)
 
     def _on_acknowledged(self, client, userdata, mid, reason_code=None, properties=None):
         entry = self.inflight.pop(mid, None)
         if entry is None:
             return  # already reported as timed out
-        self.fleet.inflight -= 1
         request_type, name, start, length = entry
         error = None
         if reason_code is not None and reason_code.is_failure:
             error = RuntimeError(f"broker refused: {reason_code}")
-        self.fleet.report(request_type, name, start, length, error)
+        self.loop.report(request_type, name, start, length, error)
 
     def _on_subscribed(self, client, userdata, mid, reason_codes, properties):
         entry = self.inflight.pop(mid, None)
         if entry is not None:
-            self.fleet.inflight -= 1
             refused = [code for code in reason_codes if code.is_failure]
             error = RuntimeError(f"SUBACK refused: {refused}") if refused else None
-            self.fleet.report("SUBSCRIBE", entry[1], entry[2], 0, error)
+            self.loop.report("SUBSCRIBE", entry[1], entry[2], 0, error)
 
-    def _on_ready(self, mask: int) -> None:
+    # ------------------------------------------------------------------ called by the loop
+    def serve(self, mask: int) -> None:
+        """Reads and writes what epoll's `mask` says the socket is ready for."""
         if mask & (EPOLLIN | EPOLLERR | EPOLLHUP):
             self.client.loop_read()
         if mask & EPOLLOUT and self.client.socket() is not None:
             self.write()
 
+    def expire(self, key, start: float) -> None:
+        """The deadline of the operation `key` ("connect" or a message id) begun at `start` has passed: reports it
+        failed unless it was answered meanwhile."""
+        timeout = self.loop.timeout
+        if key == "connect":
+            if self._connect_started == start:
+                self._connect_started = None
+                self.loop.report(
+                    "CONNECT", self.loop.connect_name, start, 0, TimeoutError(f"no CONNACK within {timeout:g} s")
+                )
+                self.closing = True
+                self.client.disconnect()
+            return
+        entry = self.inflight.get(key)
+        if entry is not None and entry[2] == start and self.client.socket() is not None:
+            self.client.loop_read()  # an acknowledgement that arrived but is not read yet is no timeout
+            entry = self.inflight.get(key)
+        if entry is not None and entry[2] == start:
+            del self.inflight[key]
+            self.loop.report(entry[0], entry[1], start, 0, TimeoutError(f"not acknowledged within {timeout:g} s"))
 
-class Fleet:
-    """The one event loop of a process: every Connection's socket in one epoll set, served by one greenlet."""
+    def waiting_since(self, key, start: float) -> bool:
+        """Whether the operation `key` begun at `start` still waits for its answer."""
+        entry = self.inflight.get(key) if key != "connect" else None
+        return entry is not None and entry[2] == start
 
-    def __init__(self, address: BrokerAddress, report: Report, *, timeout: float = 10.0, connect_name: str = "connect"):
+
+class DeviceLoop:
+    """The one event loop of a process: every Connection's socket in one epoll set, served by one greenlet.
+
+    `client_class` is paho's Client or a subclass (paho_speedups.FastClient); `report` is called once per operation.
+    """
+
+    def __init__(
+        self,
+        address: BrokerAddress,
+        report: Report,
+        *,
+        timeout: float = 10.0,
+        connect_name: str = "connect",
+        client_class: type[mqtt.Client] = mqtt.Client,
+    ):
         self.address = address
         self.report = report
         self.timeout = timeout
         self.connect_name = connect_name
+        self.client_class = client_class
         self.connections: set[Connection] = set()
-        self.inflight = 0
-        self.slowest_pass = 0.0
+        self._slowest_pass = 0.0
         self._epoll = Epoll()
         self._by_fd: dict[int, Connection] = {}
         self._deadlines: deque = deque()
@@ -317,7 +250,6 @@ class Fleet:
         self._wake = Event()
         self._watcher = get_hub().loop.io(self._epoll.fileno(), 1)
         self._watcher.start(self._wake.set)
-        paho_client.threading = PahoThreading
         self._greenlet = gevent.spawn(self._run)
 
     def connection(self, client_id: str, **options) -> Connection:
@@ -339,18 +271,30 @@ class Fleet:
         self._watcher.close()
         self._epoll.close()
 
-    # ------------------------------------------------------------------ socket callbacks
-    def _open(self, connection: Connection, sock) -> None:
+    def inflight(self) -> int:
+        """Operations sent and not yet answered, over every connection."""
+        return sum(len(connection.inflight) for connection in self.connections)
+
+    def take_slowest_pass(self) -> float:
+        """Seconds the slowest pass of the loop took since the last call."""
+        slowest, self._slowest_pass = self._slowest_pass, 0.0
+        return slowest
+
+    # ------------------------------------------------------------------ called by the connections
+    def watch(self, connection: Connection, sock) -> None:
+        """paho opened `sock` for `connection`: epoll watches it for reading."""
         self._by_fd[sock.fileno()] = connection
         self._epoll.register(sock.fileno(), EPOLLIN)
 
-    def _close(self, sock) -> None:
+    def unwatch(self, sock) -> None:
+        """paho is closing `sock`: epoll forgets it."""
         fd = sock.fileno()
         self._polling_out.discard(fd)
         if self._by_fd.pop(fd, None) is not None:
             self._epoll.unregister(fd)
 
-    def _want_write(self, sock, write: bool) -> None:
+    def want_write(self, sock, write: bool) -> None:
+        """paho has bytes queued for `sock` (or none any more): the next pass writes them."""
         fd = sock.fileno()
         if write and fd in self._by_fd:
             self._to_write.add(self._by_fd[fd])
@@ -371,7 +315,8 @@ class Fleet:
                 self._polling_out.add(sock.fileno())
                 self._epoll.modify(sock.fileno(), EPOLLIN | EPOLLOUT)
 
-    def _deadline(self, connection: Connection, key, start: float) -> None:
+    def expect(self, connection: Connection, key, start: float) -> None:
+        """`connection` began operation `key` at `start`: it fails unless answered within the timeout."""
         self._deadlines.append((start + self.timeout, connection, key, start))
 
     # ------------------------------------------------------------------ the loop
@@ -385,41 +330,26 @@ class Fleet:
             for fd, mask in self._epoll.poll(0, len(self._by_fd) + 1):
                 connection = self._by_fd.get(fd)
                 if connection is not None:
-                    connection._on_ready(mask)
+                    connection.serve(mask)
             if time.monotonic() >= next_misc:
                 next_misc = time.monotonic() + 1
                 for connection in list(self.connections):
                     if connection.client.socket() is not None:
                         connection.client.loop_misc()
-                self._expire(time.perf_counter())
-            self.slowest_pass = max(self.slowest_pass, time.perf_counter() - began)
+                self.expire(time.perf_counter())
+            self._slowest_pass = max(self._slowest_pass, time.perf_counter() - began)
             gevent.sleep(0)  # let the device greenlets publish
 
-    def _expire(self, now: float) -> None:
+    def expire(self, now: float) -> None:
+        """Hands every deadline due by `now` to its connection."""
         while self._deadlines and self._deadlines[0][0] <= now:
             _, connection, key, start = self._deadlines.popleft()
-            if key == "connect":
-                if connection._connect_started == start:
-                    connection._connect_started = None
-                    error = TimeoutError(f"no CONNACK within {self.timeout:g} s")
-                    self.report("CONNECT", self.connect_name, start, 0, error)
-                    connection.closing = True
-                    connection.client.disconnect()
-                continue
-            entry = connection.inflight.get(key)
-            if entry is not None and entry[2] == start and connection.client.socket() is not None:
-                connection.client.loop_read()  # an acknowledgement that arrived but is not read yet is no timeout
-                entry = connection.inflight.get(key)
-            if entry is not None and entry[2] == start:
-                del connection.inflight[key]
-                self.inflight -= 1
-                self.report(entry[0], entry[1], start, 0, TimeoutError(f"not acknowledged within {self.timeout:g} s"))
+            connection.expire(key, start)
 
     def oldest_inflight_age(self) -> float:
         """Seconds the oldest unacknowledged operation has waited (0 when none)."""
         now = time.perf_counter()
         for _, connection, key, start in self._deadlines:
-            entry = connection.inflight.get(key) if key != "connect" else None
-            if entry is not None and entry[2] == start:
+            if connection.waiting_since(key, start):
                 return now - start
         return 0.0

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from lampi_load.mqtt.loop import BrokerAddress
+from lampi_load.mqtt.broker import BrokerAddress
 
 # Instantaneous values: the run's minimum, maximum and last.
 GAUGES = {

@@ -8,13 +8,14 @@ import argparse
 import csv
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
+
+from lampi_load.search.sar import clock  # noqa: E402
 
 MOMENT_COLOURS = {"minimal": "tab:green", "max_without_error": "tab:blue", "failing": "tab:red"}
 MOMENT_TITLES = {
@@ -185,10 +186,6 @@ def render(results_dir: Path) -> Path:
 
 def fmt_ms(value) -> str:
     return f"{value:.0f} ms" if value is not None else "-"
-
-
-def clock(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%S")
 
 
 def main(argv=None) -> int:

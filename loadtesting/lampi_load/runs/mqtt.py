@@ -15,7 +15,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from lampi_load.mqtt.loop import BrokerAddress
+from lampi_load.mqtt.broker import BrokerAddress
 from lampi_load.mqtt.model import PROFILES
 from lampi_load.mqtt.sys_log import markdown, summarise
 from lampi_load.reports.render import render

@@ -77,7 +77,7 @@ class SadcRecorder:
 
 
 def clock(epoch: float) -> str:
-    """sar's -s/-e form of a wall-clock instant, in UTC."""
+    """A wall-clock instant as HH:MM:SS UTC: sar's -s/-e form, and how reports show the moments' windows."""
     return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%S")
 
 

@@ -1,4 +1,5 @@
-"""The shared event loop without Locust: broker addresses, the model's arithmetic, the loop under gevent."""
+"""The shared event loop without Locust: broker addresses, the model's arithmetic, the loop and the paho speed-ups
+under gevent."""
 
 import json
 import subprocess
@@ -7,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lampi_load.mqtt.loop import BrokerAddress
+from lampi_load.mqtt import paho_speedups
+from lampi_load.mqtt.broker import BrokerAddress
 from lampi_load.mqtt.model import PROFILES, Profile, lamp_state
 
 LOADTESTING = Path(__file__).resolve().parents[2]
@@ -46,17 +48,22 @@ def test_lamp_state_is_about_the_size_the_model_says():
     assert 120 <= len(lamp_state("lamp_bt_peripheral")) <= 170
 
 
-# Run under gevent's monkey-patching, as in a Locust process: connects one device over TCP and one over WebSockets,
-# publishes at QoS 1 and QoS 0 from each, and prints what the Fleet reported, what a subscriber received and which
-# sockets paho ended up with.
-FLEET_UNDER_GEVENT = """
+# Run under gevent's monkey-patching, with the paho speed-ups on, as in a Locust process: connects one device over
+# TCP and one over WebSockets, publishes at QoS 1 and QoS 0 from each, and prints what the loop reported, what a
+# subscriber received and which sockets paho ended up with.
+LOOP_UNDER_GEVENT = """
 from gevent import monkey; monkey.patch_all()
 import json, sys
 import gevent
-from lampi_load.mqtt.loop import BrokerAddress, Fleet, PlainSocket
+from lampi_load.mqtt import paho_speedups
+from lampi_load.mqtt.broker import BrokerAddress
+from lampi_load.mqtt.loop import DeviceLoop
+from lampi_load.mqtt.paho_speedups import FastClient, PlainSocket
 
+paho_speedups.install()
 reports, received = [], []
-fleets = [Fleet(BrokerAddress.parse(url), lambda *report: reports.append(report[:2] + (report[4],)))
+fleets = [DeviceLoop(BrokerAddress.parse(url), lambda *report: reports.append(report[:2] + (report[4],)),
+                     client_class=FastClient)
           for url in sys.argv[1:]]
 listener = fleets[0].connection("fleet-test-listener")
 listener.client.on_message = lambda client, userdata, message: received.append(message.topic)
@@ -77,7 +84,7 @@ assert leaving.connected.wait(10), "no CONNACK"
 leaving.publish("leaving", "devices/2/qos0", b"{}", 0)
 leaving.disconnect()
 gevent.sleep(1)
-fleets[0]._expire(float("inf"))  # every deadline now: anything still unreported would fail here
+fleets[0].expire(float("inf"))  # every deadline now: anything still unreported would fail here
 try:
     connections[0].client.publish("t", b"x", 1).wait_for_publish(1)
     refused = ""
@@ -94,8 +101,8 @@ for fleet in fleets:
 """
 
 
-def test_fleet_under_gevent_uses_plain_tcp_sockets_and_reports_every_message_once(mosquitto):
-    script = [sys.executable, "-c", FLEET_UNDER_GEVENT, f"mqtt://{mosquitto.host}:{mosquitto.port}", mosquitto.ws_url]
+def test_loop_under_gevent_uses_plain_tcp_sockets_and_reports_every_message_once(mosquitto):
+    script = [sys.executable, "-c", LOOP_UNDER_GEVENT, f"mqtt://{mosquitto.host}:{mosquitto.port}", mosquitto.ws_url]
     done = subprocess.run(script, capture_output=True, text=True, timeout=60, cwd=LOADTESTING)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -125,3 +132,9 @@ def test_dispersion_is_one_for_single_taps_and_the_burst_for_fixed_drags():
     assert drags.dispersion() == pytest.approx(30.0)  # every interaction is exactly 30 messages
     # The normal profile's bursts make a hold's count about 31 times as variable as independent messages would.
     assert 25 < PROFILES["normal"].dispersion() < 35
+
+
+def test_speedups_refuse_a_paho_they_were_not_written_for():
+    paho_speedups.check_version(paho_speedups.WRITTEN_FOR[0])
+    with pytest.raises(paho_speedups.PahoVersionError, match="paho-mqtt 9.9.9 is installed, but .* was written for"):
+        paho_speedups.check_version("9.9.9")

@@ -5,7 +5,7 @@ import threading
 
 import paho.mqtt.client as mqtt
 
-from lampi_load.mqtt.loop import BrokerAddress
+from lampi_load.mqtt.broker import BrokerAddress
 from lampi_load.mqtt.sys_log import main, markdown, summarise
 
 
