@@ -1,4 +1,4 @@
-"""A fleet of simulated sensor devices: one MQTT client each, all driven by one event loop (paho socket callbacks).
+"""Simulated buoys (water-quality sensors): one MQTT client each, all on one event loop (paho socket callbacks).
 
 Messages are paced evenly over the target duration, device after device, so the broker sees a steady stream:
 message k of D x M is device k mod D's number k div D, due at k x duration / (D x M) seconds.
@@ -35,8 +35,8 @@ HOUSEKEEPING_EVERY = 0.5
 
 
 @dataclass
-class Plan:
-    """What the fleet sends: the manifest's first half."""
+class BuoyPlan:
+    """What the fleet sends: the manifest's plan."""
 
     devices: int = 30
     messages: int = 100
@@ -64,10 +64,10 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {key: round(value, 3) for key, value in figures.items()}
 
 
-class Fleet:
+class BuoyFleet:
     """Connects `plan.devices` clients plus a $SYS monitor, publishes the plan, and keeps the figures."""
 
-    def __init__(self, host: str, port: int, plan: Plan):
+    def __init__(self, host: str, port: int, plan: BuoyPlan):
         self.host, self.port, self.plan = host, port, plan
         self.selector = selectors.DefaultSelector()
         self.random = random.Random(plan.seed)
@@ -233,10 +233,10 @@ class Fleet:
         }
 
 
-def run_fleet(host: str, port: int, plan: Plan, *, drain: float = 60.0, sys_wait: float = 25.0) -> dict:
+def run_fleet(host: str, port: int, plan: BuoyPlan, *, drain: float = 60.0, sys_wait: float = 25.0) -> dict:
     """Connects, publishes and drains the fleet; the manifest of what it sent."""
-    fleet = Fleet(host, port, plan)
+    fleet = BuoyFleet(host, port, plan)
     fleet.connect()
     publisher = fleet.publish()
     publisher |= fleet.drain(drain, sys_wait)
-    return {"plan": asdict(plan), "publisher": publisher}
+    return {"plan": asdict(plan), "device_ids": plan.device_ids(), "publisher": publisher}

@@ -1,6 +1,6 @@
-"""The fleet stress test end to end: real broker, `manage.py fleet-sink` and `python -m lampi_load.buoys` as
-processes, a migrated database of the profile's engine. Exact counts, loss detection, and restarts of the broker
-and the sink."""
+"""The buoy fleet test end to end: real broker, `manage.py fleet-sink`, `python -m lampi_load.buoys` and
+`manage.py fleet-verify` as processes, a migrated database of the profile's engine. Exact counts, loss detection,
+and restarts of the broker and the sink."""
 
 import json
 import os
@@ -107,8 +107,10 @@ def test_deleted_measures_are_reported_lost(site_env, site_database, mosquitto, 
     site_database.execute("DELETE FROM fleet_measurement WHERE device = %s AND seq IN (3, 7)", [device])
     site_database.execute("DELETE FROM fleet_measurement WHERE device = %s AND seq = 5 AND name = 'ph'", [device])
 
-    again = fleet(site_env, mosquitto, "verify", str(out / "manifest.json"), "--settle", "0")
+    verify = [sys.executable, MANAGE, "fleet-verify", str(out / "manifest.json"), "--settle", "0"]
+    again = subprocess.run(verify, env=site_env, capture_output=True, text=True, timeout=60)
     assert again.returncode == 1
+    assert again.stderr.strip().endswith("19 measures lost (report.json lists them)")
     checked = report(out)
     assert checked["totals"]["measures_lost"] == 2 * 9 + 1
     assert checked["devices"][device]["lost"] == [3, 7]
