@@ -86,6 +86,11 @@ def install() -> None:
     mqtt.threading = PahoThreading
 
 
+def installed() -> bool:
+    """Whether `install()` ran in this process (then FastClient is the client to use)."""
+    return mqtt.threading is PahoThreading
+
+
 class FastClient(mqtt.Client):
     """paho's client on a plain socket once connected over TCP, and with cheap 3.1.1 acknowledgements.
 
