@@ -35,7 +35,7 @@ demo:  ## Set up, start the stack, seed, find the largest HTTP and MQTT loads se
 
 capacity:  ## The capacity study: baseline, each change alone, tuned; compared (CAPACITY_ARGS)
 	@bash scripts/setup.sh
-	cd loadtesting && ../$(PY) -m lampi_load.capacity $(CAPACITY_ARGS)
+	cd loadtesting && ../$(PY) -m lampi_load.runs.capacity $(CAPACITY_ARGS)
 
 lock:  ## Re-resolve uv.lock after editing pyproject.toml
 	UV_PROJECT_ENVIRONMENT=$(VENV) .cache/uv/bin/uv lock --python python3.11

@@ -2,104 +2,38 @@
 
     locust -f loadtesting/locustfile.py,loadtesting/hone_in.py --headless --host http://127.0.0.1:8080
 In the web UI, add --class-picker to choose between this shape and a by-hand run. The search itself is in
-`lampi_load/search.py`; this file feeds it Locust's numbers and writes the verdict (and the sar slices, when
+`lampi_load/search/machine.py`; this file feeds it Locust's numbers and writes the verdict (and the sar slices, when
 it recorded sysstat) into --hone-results-dir when the test stops.
 """
 
 import json
 import logging
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
 from locust import LoadTestShape, events
 from locust.runners import MasterRunner, WorkerRunner
 
-from lampi_load.sar import SadcRecorder, slice_moments
-from lampi_load.search import HoneInSearch, Sample, SearchSettings
+from lampi_load.results import new_run_dir
+from lampi_load.search import settings
+from lampi_load.search.machine import HoneInSearch, Sample
+from lampi_load.search.sar import SadcRecorder, slice_moments
 
 logger = logging.getLogger("lampi_load.hone_in")
-RESULTS_ROOT = Path(__file__).resolve().parent / "results"
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
 @events.init_command_line_parser.add_listener
 def add_hone_in_options(parser):
-    defaults = SearchSettings()
     group = parser.add_argument_group("hone-in search", "Used when loadtesting/hone_in.py is among the -f files")
-    group.add_argument("--hone-spawn-rate", type=float, default=defaults.spawn_rate, help="Users started per second")
-    group.add_argument("--hone-start-users", type=int, default=defaults.start_users, help="First level's users")
-    group.add_argument(
-        "--hone-growth",
-        type=float,
-        default=defaults.growth,
-        help="Factor between ramp levels until a failure",
-    )
-    group.add_argument("--hone-hold", type=float, default=defaults.hold, help="Seconds each level is held and judged")
-    group.add_argument(
-        "--hone-resolution-users",
-        type=int,
-        default=defaults.resolution_users,
-        help="Stop when the gap is this small",
-    )
-    group.add_argument(
-        "--hone-resolution-pct",
-        type=float,
-        default=defaults.resolution_fraction * 100,
-        help="... or this percentage of the best passing level",
-    )
-    group.add_argument("--hone-max-users", type=int, default=defaults.max_users, help="Never run more users than this")
-    group.add_argument(
-        "--hone-time-limit", type=float, default=defaults.time_limit, help="Seconds the whole search may take"
-    )
-    group.add_argument(
-        "--hone-max-p95-ms",
-        type=float,
-        default=0,
-        help="A level whose p95 exceeds this fails too (0: no bound)",
-    )
-    group.add_argument(
-        "--hone-generator-cpu-limit",
-        type=float,
-        default=defaults.generator_cpu_limit,
-        help="Generator CPU %% above which a failing level is the generator's, not the server's",
-    )
-    group.add_argument(
-        "--hone-expected-rps-per-user",
-        type=float,
-        default=0,
-        help="Requests (MQTT: messages) per second each user should make; a level below 80%% of it fails (0: off)",
-    )
-    group.add_argument(
-        "--hone-expected-dispersion",
-        type=float,
-        default=defaults.expected_dispersion,
-        help="Variance over mean of the request count (1: independent; bursts: more, so fewer levels are judged)",
-    )
+    settings.add_options(group)
     group.add_argument("--hone-results-dir", default="", help="Folder for verdict.json and sar slices")
     group.add_argument(
         "--hone-sar",
         choices=["auto", "on", "off"],
         default="auto",
         help="Record sysstat on this machine (auto: when --host is loopback, i.e. the server is here)",
-    )
-
-
-def settings_from(options) -> SearchSettings:
-    return SearchSettings(
-        spawn_rate=options.hone_spawn_rate,
-        start_users=options.hone_start_users,
-        growth=options.hone_growth,
-        hold=options.hone_hold,
-        resolution_users=options.hone_resolution_users,
-        resolution_fraction=options.hone_resolution_pct / 100,
-        max_users=options.hone_max_users,
-        time_limit=options.hone_time_limit,
-        max_p95_ms=options.hone_max_p95_ms or None,
-        generator_cpu_limit=options.hone_generator_cpu_limit,
-        expected_rps_per_user=options.hone_expected_rps_per_user or None,
-        expected_dispersion=options.hone_expected_dispersion,
     )
 
 
@@ -128,7 +62,7 @@ class HoneInShape(LoadTestShape):
     def tick(self):
         options = self.runner.environment.parsed_options
         if self.search is None:
-            self.search = HoneInSearch(settings_from(options), now=time.time())
+            self.search = HoneInSearch(settings.from_options(options), now=time.time())
         total = self.runner.stats.total
         sample = Sample(
             requests=total.num_requests,
@@ -139,7 +73,7 @@ class HoneInShape(LoadTestShape):
             top_failure=top_failure(self.runner.stats),
         )
         users = self.search.step(time.time(), sample)
-        return None if users is None else (users, options.hone_spawn_rate)
+        return None if users is None else (users, self.search.settings.spawn_rate)
 
 
 class RunRecord:
@@ -147,8 +81,7 @@ class RunRecord:
 
     def __init__(self, environment):
         options = environment.parsed_options
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        self.dir = Path(options.hone_results_dir or RESULTS_ROOT / f"{stamp}-search")
+        self.dir = Path(options.hone_results_dir) if options.hone_results_dir else new_run_dir("search")
         self.dir.mkdir(parents=True, exist_ok=True)
         host = urlparse(environment.host or "").hostname or (environment.host or "")
         record_sar = options.hone_sar == "on" or (options.hone_sar == "auto" and host in LOOPBACK_HOSTS)

@@ -5,13 +5,10 @@ Add `,loadtesting/hone_in.py` to -f to let the hone-in search drive the user cou
 """
 
 import random
-import re
 
 from locust import FastHttpUser, TaskSet, between, events, task
 
-from lampi_load.accounts import fake_device_id, fake_password, fake_username
-
-CSRF_TOKEN_RE = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+from lampi_load.accounts import fake_device_id, login_form
 
 
 @events.init_command_line_parser.add_listener
@@ -47,19 +44,13 @@ class LampiBrowsing(TaskSet):
 
     def sign_in(self):
         with self.client.get("/login/", name="/login/", catch_response=True) as page:
-            token = CSRF_TOKEN_RE.search(page.text or "")
+            form = login_form(self.n, page.text)
             if page.status_code != 200:
                 page.failure(f"status {page.status_code}")
                 return
-            if not token:
+            if not form:
                 page.failure("login page has no CSRF token")
                 return
-        form = {
-            "username": fake_username(self.n),
-            "password": fake_password(self.n),
-            "csrfmiddlewaretoken": token[1],
-            "next": "/lampi/",
-        }
         headers = {"Referer": f"{self.user.host}/login/"}
         with self.client.post("/login/", form, headers=headers, name="/login/ [POST]", catch_response=True) as r:
             # Django answers a wrong password with the login page again, status 200: not a success. A right one

@@ -52,17 +52,17 @@ say "seeding $DEMO_FAKE_USERS fake users (only what is missing)"
 stack manage loadtestingdata --count "$DEMO_FAKE_USERS"
 
 # Both searches' folders go in one folder of the demo's own.
-results="$(realpath -m "${LAMPI_RESULTS_DIR:-loadtesting/results}")/$(date -u +%Y%m%d-%H%M%S)-demo"
+results="$(realpath -m "${LAMPI_RESULTS_DIR:-loadtesting/output}")/$(date -u +%Y%m%d-%H%M%S)-demo"
 say "searching for the largest HTTP load served without error (at most ${DEMO_TIME_LIMIT} s)"
-(cd loadtesting && ../.venv/bin/python -m lampi_load.http_search \
+(cd loadtesting && ../.venv/bin/python -m lampi_load.runs.http \
     --host "http://127.0.0.1:${LAMPI_HTTP_PORT:-8080}" --time-limit "$DEMO_TIME_LIMIT" --name http \
     --results-root "$results" -- --fake-users "$DEMO_FAKE_USERS")
 
 say "searching for the largest LAMPI device fleet the broker serves without error (at most ${DEMO_MQTT_TIME_LIMIT} s)"
-(cd loadtesting && ../.venv/bin/python -m lampi_load.mqtt_search \
+(cd loadtesting && ../.venv/bin/python -m lampi_load.runs.mqtt \
     --host "mqtt://127.0.0.1:${LAMPI_MQTT_PORT:-1883}" --time-limit "$DEMO_MQTT_TIME_LIMIT" --name mqtt \
     --results-root "$results")
 
 say "verdicts"
-(cd loadtesting && ../.venv/bin/python -m lampi_load.verdicts \
+(cd loadtesting && ../.venv/bin/python -m lampi_load.reports.verdicts \
     "HTTP users=$(ls -d "$results"/*-http)" "MQTT devices=$(ls -d "$results"/*-mqtt)")

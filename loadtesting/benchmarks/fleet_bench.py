@@ -8,7 +8,8 @@ The search keeps the original test's pace per device (one message of 9 measures 
 doubling from --start devices until a run loses a measure (or --cap), then bisecting down to a 10 % gap,
 at most --probes runs. `--broker-queue` is Mosquitto's max_queued_messages, the backlog it keeps for a
 subscriber before it drops: 1000 is Mosquitto's default, 0 means no limit. Every run's report.json stays
-in loadtesting/results/fleet-bench-<time>/; one line per run is printed and appended to runs.jsonl there.
+in <stamp>-fleet-bench/ under $LAMPI_RESULTS_DIR (else loadtesting/output/); one line per run is printed and
+appended to runs.jsonl there.
 """
 
 import argparse
@@ -22,8 +23,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "loadtesting")]
 
+from lampi_load.results import new_run_dir  # noqa: E402
 from testing.mosquitto import Mosquitto  # noqa: E402
 
 MANAGE = REPO / "Web" / "lampisite" / "manage.py"
@@ -65,7 +67,7 @@ def run_once(results: Path, name: str, args: argparse.Namespace, fleet_args: lis
                     if time.monotonic() > deadline or sink.poll() is not None:
                         raise RuntimeError("fleet-sink did not subscribe within 30 s")
                     time.sleep(0.1)
-                command = [sys.executable, "-m", "lampi_load.fleet", "run", "--out", str(out), "--sys-wait", "5"]
+                command = [sys.executable, "-m", "lampi_load.buoys", "run", "--out", str(out), "--sys-wait", "5"]
                 started = time.monotonic()
                 subprocess.run(command + fleet_args, env=env, stdout=subprocess.DEVNULL, timeout=3600)
                 wall = time.monotonic() - started
@@ -78,7 +80,7 @@ def run_once(results: Path, name: str, args: argparse.Namespace, fleet_args: lis
     totals, stages = report["totals"], report["stages"]
     row = {
         "name": name,
-        "command": "python -m lampi_load.fleet run " + " ".join(fleet_args),
+        "command": "python -m lampi_load.buoys run " + " ".join(fleet_args),
         "broker_queue": args.broker_queue,
         "qos": report["qos"],
         "devices": totals["devices"],
@@ -133,8 +135,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=30, help="search: messages per device (= seconds)")
     parser.add_argument("--probes", type=int, default=8, help="search: most runs")
     args = parser.parse_args()
-    results = REPO / "loadtesting" / "results" / f"fleet-bench-{time.strftime('%Y%m%dT%H%M%S')}"
-    results.mkdir(parents=True)
+    results = new_run_dir("fleet-bench")
     qos = ["--qos", str(args.qos)]
     if args.scenario == "target":
         run_once(results, "target", args, ["--devices", "30", "--duration", str(args.duration or 3)] + qos)

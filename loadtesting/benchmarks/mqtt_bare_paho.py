@@ -16,7 +16,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lampi_load.mqtt_model import lamp_state  # noqa: E402
+from lampi_load.mqtt.model import lamp_state  # noqa: E402
 
 
 def main() -> None:

@@ -17,8 +17,10 @@ from locust import User, constant, events, task
 from locust.contrib.mqtt import MqttUser
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from lampi_load.mqtt_fleet import BrokerAddress, Fleet, raise_open_file_limit  # noqa: E402
-from lampi_load.mqtt_model import lamp_state  # noqa: E402
+from lampi_load.mqtt import paho_speedups  # noqa: E402
+from lampi_load.mqtt.broker import BrokerAddress  # noqa: E402
+from lampi_load.mqtt.loop import DeviceLoop, raise_open_file_limit  # noqa: E402
+from lampi_load.mqtt.model import lamp_state  # noqa: E402
 
 PORT = int(os.environ.get("BENCH_PORT", "1883"))
 QOS = int(os.environ.get("BENCH_QOS", "1"))
@@ -27,13 +29,14 @@ PACED = os.environ.get("BENCH_PACED") == "1"
 PAYLOAD = lamp_state("lamp_ui")
 TOPIC = "bench/lamp/changed"
 
-fleet: Fleet | None = None
+loop: DeviceLoop | None = None
 raise_open_file_limit()
 
 
-def get_fleet(environment) -> Fleet:
-    global fleet
-    if fleet is None:
+def get_loop(environment) -> DeviceLoop:
+    global loop
+    if loop is None:
+        paho_speedups.install()  # as the MQTT locustfile does
 
         def report(request_type, name, start, length, exception):
             environment.events.request.fire(
@@ -45,23 +48,24 @@ def get_fleet(environment) -> Fleet:
                 context={},
             )
 
-        fleet = Fleet(BrokerAddress("tcp", "127.0.0.1", PORT), report)
-    return fleet
+        address = BrokerAddress("tcp", "127.0.0.1", PORT)
+        loop = DeviceLoop(address, report, client_class=paho_speedups.FastClient)
+    return loop
 
 
 @events.test_stop.add_listener
-def close_fleet(environment, **kwargs):
-    if fleet is not None:
-        fleet.close()
+def close_loop(environment, **kwargs):
+    if loop is not None:
+        loop.close()
 
 
-class FleetFlood(User):
+class LoopFlood(User):
     """Our client: one Connection on the process's shared event loop."""
 
     wait_time = constant(10 if PACED else 0)
 
     def on_start(self):
-        self.connection = get_fleet(self.environment).connection(f"fleet-{uuid.uuid4().hex[:12]}")
+        self.connection = get_loop(self.environment).connection(f"loop-{uuid.uuid4().hex[:12]}")
         while not (self.connection.connect() and self.connection.connected.wait(10)):
             gevent.sleep(1)
 

@@ -27,7 +27,7 @@ from testing.mosquitto import Mosquitto  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 LOCUST = str(Path(sys.executable).parent / "locust")
-CONTENDERS = {"ours": "FleetFlood", "MqttUser": "MqttUserFlood"}
+CONTENDERS = {"ours": "LoopFlood", "MqttUser": "MqttUserFlood"}
 
 
 def machine() -> str:

@@ -1,1 +1,1 @@
-"""Shared pieces of the LAMPI load tests: the hone-in search, sar capture, reports, fake accounts."""
+"""The LAMPI load tests' own code, one subpackage per job: search, mqtt, runs, reports, buoys (and accounts)."""

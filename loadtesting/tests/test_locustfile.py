@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lampi_load.report import render
+from lampi_load.reports.render import render
 from testing.ports import free_port, wait_for_port
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ from testing.mqtt_recorder import MqttRecorder
 
 REPO = Path(__file__).resolve().parents[2]
 LOCUST = str(Path(sys.executable).parent / "locust")
-LOCUSTFILE = str(REPO / "loadtesting" / "mqtt-locustfile.py")
+LOCUSTFILE = str(REPO / "loadtesting" / "mqtt_locustfile.py")
 pytestmark = pytest.mark.slow
 
 
@@ -113,4 +113,4 @@ def test_a_bad_host_is_one_clear_line(tmp_path):
         cwd=REPO,
     )
     assert run.returncode != 0
-    assert "mqtt-locustfile: bad broker address 'http://127.0.0.1:8080'" in run.stderr
+    assert "mqtt_locustfile: bad broker address 'http://127.0.0.1:8080'" in run.stderr

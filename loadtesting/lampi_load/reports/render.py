@@ -1,0 +1,204 @@
+"""Turns one search's results folder into `report.md` and `timeline.png`.
+
+Reads Locust's `<prefix>_stats_history.csv` (written with --csv and --csv-full-history), `verdict.json` (the
+hone-in shape's) and the sar averages inside it. Usable alone: `python -m lampi_load.reports.render RESULTS_DIR`.
+"""
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+
+from lampi_load.search.sar import clock  # noqa: E402
+
+MOMENT_COLOURS = {"minimal": "tab:green", "max_without_error": "tab:blue", "failing": "tab:red"}
+MOMENT_TITLES = {
+    "minimal": "minimal load",
+    "max_without_error": "max without error",
+    "failing": "failing load",
+}
+
+
+def read_history(results_dir: Path) -> list[dict]:
+    """The Aggregated rows of Locust's stats history, with numbers parsed (None where Locust wrote N/A)."""
+    files = sorted(results_dir.glob("*_stats_history.csv"))
+    if not files:
+        raise FileNotFoundError(
+            f"no *_stats_history.csv in {results_dir}: run Locust with --csv and --csv-full-history"
+        )
+    rows = []
+    with files[0].open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["Name"] != "Aggregated":
+                continue
+            rows.append({key: number(value) for key, value in row.items()})
+    return rows
+
+
+def number(value: str):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def draw_timeline(history: list[dict], moments: dict, path: Path) -> None:
+    """Users, throughput, failures and latency percentiles over time, the three moments shaded."""
+    start = history[0]["Timestamp"]
+    t = [(row["Timestamp"] - start) for row in history]
+    panels = [
+        ("users", [("User Count", "users")]),
+        ("requests/s", [("Requests/s", "requests/s")]),
+        ("failures/s", [("Failures/s", "failures/s")]),
+        ("latency (ms)", [("50%", "p50"), ("95%", "p95"), ("99%", "p99")]),
+    ]
+    figure, axes = plt.subplots(len(panels), 1, figsize=(10, 9), sharex=True)
+    for axis, (label, series) in zip(axes, panels, strict=True):
+        for column, name in series:
+            axis.plot(t, [row[column] for row in history], label=name, linewidth=1)
+        axis.set_ylabel(label)
+        axis.grid(alpha=0.3)
+        for moment, window in moments.items():
+            axis.axvspan(
+                window["start"] - start,
+                window["end"] - start,
+                color=MOMENT_COLOURS.get(moment, "grey"),
+                alpha=0.15,
+            )
+        if len(series) > 1:
+            axis.legend(loc="upper left", fontsize="small")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=MOMENT_COLOURS[m], alpha=0.3) for m in moments]
+    axes[0].legend(handles, [MOMENT_TITLES[m] for m in moments], loc="upper left", fontsize="small")
+    axes[-1].set_xlabel("seconds since start")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def sar_table(sar: dict) -> list[str]:
+    """One row per moment with the sar figures that explain a break."""
+    lines = [
+        "| moment | CPU %user | %system | %iowait | %idle | %idle per core | run queue | load 1 min | %memused "
+        "| lo rxkB/s | TCP active/s | passive/s | retrans/s | resets out/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for moment, views in sar.items():
+        cpus = views.get("cpu", [])
+        cpu = next((row for row in cpus if row.get("CPU") == "all"), first(cpus))
+        per_core = ", ".join(f"{row['CPU']}: {row.get('%idle')}" for row in cpus if row.get("CPU", "all") != "all")
+        queue = first(views.get("queue"))
+        memory = first(views.get("memory"))
+        lo = next((row for row in views.get("network", []) if row.get("IFACE") == "lo"), {})
+        tcp = merge(views.get("tcp", []))
+        cells = [
+            cpu.get("%user"),
+            cpu.get("%system"),
+            cpu.get("%iowait"),
+            cpu.get("%idle"),
+            per_core,
+            queue.get("runq-sz"),
+            queue.get("ldavg-1"),
+            memory.get("%memused"),
+            lo.get("rxkB/s"),
+            tcp.get("active/s"),
+            tcp.get("passive/s"),
+            tcp.get("retrans/s"),
+            tcp.get("orsts/s"),
+        ]
+        lines.append(f"| {MOMENT_TITLES.get(moment, moment)} | " + " | ".join(c or "-" for c in cells) + " |")
+    return lines
+
+
+def first(rows) -> dict:
+    return rows[0] if rows else {}
+
+
+def merge(rows) -> dict:
+    merged: dict = {}
+    for row in rows:
+        merged.update(row)
+    return merged
+
+
+def render(results_dir: Path) -> Path:
+    """Writes report.md (and timeline.png) into results_dir; returns the report's path."""
+    verdict = json.loads((results_dir / "verdict.json").read_text())
+    history = read_history(results_dir)
+    draw_timeline(history, verdict.get("moments", {}), results_dir / "timeline.png")
+    command = (results_dir / "command.txt").read_text().strip() if (results_dir / "command.txt").exists() else ""
+    machine = (results_dir / "machine.txt").read_text().strip() if (results_dir / "machine.txt").exists() else ""
+    best = verdict.get("max_level") or {}
+    failing = verdict.get("failing_level") or {}
+    lines = [
+        f"# Hone-in search: {results_dir.name}",
+        "",
+        f"- **Verdict**: {verdict['max_users_without_error']} users without error ({verdict['status']})",
+        f"- At that load: {best.get('rps', 0):.1f} requests/s, p95 {fmt_ms(best.get('p95_ms'))}, "
+        f"generator CPU {best.get('generator_cpu', 0):.0f}%",
+        f"- First failing load: {verdict.get('first_failing_users') or '-'} users "
+        f"({failing.get('rps', 0):.1f} requests/s, p95 {fmt_ms(failing.get('p95_ms'))}): "
+        f"{verdict.get('failure_reason') or '-'}",
+    ]
+    if verdict.get("generator_bound"):
+        lines.append("- **The load generator was saturated**: add Locust processes (--processes) before trusting this.")
+    if command:
+        lines += ["", "Reproduce with:", "", "```", command, "```"]
+    if machine:
+        lines += ["", f"Machine: {machine}"]
+    lines += [
+        "",
+        "## Levels",
+        "",
+        "| phase | users | requests | failures | req/s | p95 | generator CPU | result |",
+    ]
+    lines.append("|---|---|---|---|---|---|---|---|")
+    for level in verdict.get("levels", []):
+        result = "pass" if level["passed"] else f"fail: {level['reason']}"
+        lines.append(
+            f"| {level['phase']} | {level['users']} | {level['requests']} | {level['failures']} | {level['rps']:.1f} "
+            f"| {fmt_ms(level['p95_ms'])} | {level['generator_cpu']:.0f}% | {result} |"
+        )
+    if verdict.get("sar"):
+        lines += [
+            "",
+            "## sar at the three moments (averages over each window)",
+            "",
+            *sar_table(verdict["sar"]),
+        ]
+        lines += ["", "Full listings: " + ", ".join(f"`sar-{m}.txt`" for m in verdict["sar"])]
+    lines += ["", "## Timeline", "", "![users, throughput, failures and latency over time](timeline.png)", ""]
+    windows = verdict.get("moments", {})
+    for moment, window in windows.items():
+        lines.append(
+            f"- {MOMENT_TITLES.get(moment, moment)}: {window['users']} users, {clock(window['start'])} to "
+            f"{clock(window['end'])} UTC"
+        )
+    report = results_dir / "report.md"
+    report.write_text("\n".join(lines) + "\n")
+    return report
+
+
+def fmt_ms(value) -> str:
+    return f"{value:.0f} ms" if value is not None else "-"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results_dir", type=Path, help="a folder with verdict.json and Locust's CSV files")
+    args = parser.parse_args(argv)
+    try:
+        print(render(args.results_dir))
+    except (FileNotFoundError, KeyError, json.JSONDecodeError) as error:
+        print(f"report: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""One command for the MQTT hone-in search: checks the broker, runs Locust headless with the $SYS logger beside
+it, writes the report.
+
+    python -m lampi_load.runs.mqtt --host mqtt://127.0.0.1:1883 --time-limit 300
+Everything after `--` goes to Locust unchanged (for example `-- --hone-hold 30 --processes 2`).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from lampi_load.mqtt.broker import BrokerAddress
+from lampi_load.mqtt.model import PROFILES
+from lampi_load.mqtt.sys_log import markdown, summarise
+from lampi_load.reports.render import render
+from lampi_load.runs import locust_run
+
+LOADTESTING = Path(__file__).resolve().parents[2]
+REPO = LOADTESTING.parent
+# Devices connect by the hundred: start at 500, double, hold each level 20 s (10,000 within about 3 minutes).
+HONE_DEFAULTS = ["--hone-spawn-rate", "200", "--hone-start-users", "500", "--hone-hold", "20"]
+
+
+def preflight(address: BrokerAddress) -> None:
+    """Raises ConnectionError, with one line, unless the broker answers a CONNECT within 5 s."""
+    connected = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, transport=address.transport)
+    if address.transport == "websockets":
+        client.ws_set_options(path=address.path)
+    client.on_connect = lambda client, userdata, flags, reason_code, properties: connected.set()
+    try:
+        client.connect(address.host, address.port)
+    except OSError as error:
+        raise ConnectionError(f"cannot reach the broker at {address.host}:{address.port} ({error})") from None
+    client.loop_start()
+    try:
+        if not connected.wait(5):
+            raise ConnectionError(f"no CONNACK from {address.host}:{address.port} within 5 s")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def locust_command(args, results_dir: Path, extra: list[str]) -> list[str]:
+    options = ["--mqtt-profile", args.profile, *HONE_DEFAULTS]
+    if args.judge_throughput:
+        # A level whose devices publish far less than the model says fails too (a broker silently slowing down).
+        profile = PROFILES[args.profile]
+        options += ["--hone-expected-rps-per-user", f"{profile.rate():.4f}"]
+        options += ["--hone-expected-dispersion", f"{profile.dispersion():.1f}"]
+    return locust_run.locust_command("mqtt_locustfile.py", args, results_dir, options, extra)
+
+
+def broker_health(results_dir: Path) -> str:
+    """A markdown section: the $SYS summary over each of the search's moments."""
+    moments = json.loads((results_dir / "verdict.json").read_text()).get("moments", {})
+    lines = ["", "## Broker health ($SYS) at the moments", ""]
+    for moment, window in moments.items():
+        summary = summarise(results_dir / "sys.jsonl", window["start"], window["end"])
+        lines += [f"### {moment.replace('_', ' ')} ({window['users']} devices)", "", markdown(summary), ""]
+    return "\n".join(lines)
+
+
+def argument_parser() -> argparse.ArgumentParser:
+    host = os.environ.get("LAMPI_MQTT_URL", "mqtt://127.0.0.1:1883")
+    parser = locust_run.argument_parser(__doc__.splitlines()[0], host, "broker", 300, "mqtt")
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="normal", help="device usage profile")
+    parser.add_argument(
+        "--judge-throughput",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also fail a level whose messages/s fall under 80%% of the model's rate, where its hold expects enough "
+        "messages for that to be no accident (drags come in bursts: the normal profile needs about 12,400)",
+    )
+    return parser
+
+
+def main(argv=None) -> int:
+    argv, extra = locust_run.split_locust_args(argv)
+    options = argument_parser()
+    args = options.parse_args(argv)
+    if args.time_limit <= 0:
+        options.error("--time-limit must be positive")
+    try:
+        address = BrokerAddress.parse(args.host)
+        preflight(address)
+    except (ValueError, ConnectionError) as error:
+        print(f"mqtt_search: error: {error}", file=sys.stderr)
+        return 2
+
+    results_dir, command = locust_run.start_run(
+        "mqtt_search", "lampi_load.runs.mqtt", args, argv, extra, locust_command
+    )
+    sys_log = [
+        sys.executable,
+        "-m",
+        "lampi_load.mqtt.sys_log",
+        "--host",
+        args.host,
+        "--out",
+        str(results_dir / "sys.jsonl"),
+    ]
+    logger = subprocess.Popen([*sys_log, "--duration", str(args.time_limit + locust_run.GRACE)], cwd=LOADTESTING)
+    try:
+        found = locust_run.run_search("mqtt_search", command, results_dir, args.time_limit)
+    finally:
+        logger.terminate()
+        logger.wait(timeout=10)
+    if not found:
+        return 1
+    report = render(results_dir)
+    with report.open("a") as handle:
+        handle.write(broker_health(results_dir))
+    print(f"mqtt_search: report {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

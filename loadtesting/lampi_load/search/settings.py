@@ -1,0 +1,88 @@
+"""The knobs of one hone-in search, each defined once: its field, default and docstring here make its Locust
+option (`--hone-<name>`, the docstring as help) and the mapping back from the parsed options.
+
+A field whose default is None is off by default: its option takes 0 for off. `resolution_fraction` is given
+on the command line as a percentage (`--hone-resolution-pct`).
+"""
+
+import ast
+import inspect
+from dataclasses import dataclass, field, fields
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """The knobs of one search."""
+
+    spawn_rate: float = 10.0
+    """Users started (or stopped) per second."""
+    start_users: int = 10
+    """Users of the first level."""
+    growth: float = 2.0
+    """Factor between ramp levels until a failure."""
+    min_step: int = 10
+    """Fewest users a ramp level adds to the one before."""
+    hold: float = 30.0
+    """Seconds each level is held and judged."""
+    resolution_users: int = 10
+    """Stop when the gap between the best passing and the first failing level is this small."""
+    resolution_fraction: float = field(default=0.05, metadata={"option": "resolution-pct", "scale": 100})
+    """... or this percentage of the best passing level."""
+    max_users: int = 10_000
+    """Never run more users than this."""
+    time_limit: float = 600.0
+    """Seconds the whole search may take."""
+    max_p95_ms: float | None = None
+    """A level whose p95 exceeds this many ms fails too."""
+    generator_cpu_limit: float = 90.0
+    """Generator CPU % above which a failing level is the generator's, not the server's."""
+    backoff_attempts: int = 3
+    """Failed holds at the best passing level before that level no longer counts as passing."""
+    expected_rps_per_user: float | None = None
+    """Requests (MQTT: messages) per second each user should make; a level whose steady throughput falls under
+    min_rps_fraction of it fails even without errors (MQTT's "abnormally low")."""
+    min_rps_fraction: float = 0.8
+    """Share of the expected throughput a level must reach, where throughput is judged."""
+    min_expected_count: int = 400
+    """Throughput is judged only where a hold expects this many requests times the dispersion (at 400 random
+    arrivals the 20% margin is four standard deviations of the count, so noise alone practically never fails)."""
+    expected_dispersion: float = 1.0
+    """Variance over mean of a hold's request count: 1 for independent requests, more when they come in bursts
+    (a LAMPI slider drag is 15-45 messages); fewer levels are then judged."""
+
+
+def field_docs(cls) -> dict[str, str]:
+    """The docstring under each field of a dataclass, by field name, as one line."""
+    body = ast.parse(inspect.getsource(cls)).body[0].body
+    docs = {}
+    for statement, following in zip(body, body[1:], strict=False):
+        if isinstance(statement, ast.AnnAssign) and isinstance(following, ast.Expr):
+            docs[statement.target.id] = " ".join(following.value.value.split())
+    return docs
+
+
+def option_name(setting) -> str:
+    return "hone-" + setting.metadata.get("option", setting.name.replace("_", "-"))
+
+
+def add_options(group) -> None:
+    """Adds one `--hone-<name>` option per setting to an argparse group, its docstring as help."""
+    docs = field_docs(SearchSettings)
+    for setting in fields(SearchSettings):
+        scale = setting.metadata.get("scale", 1)
+        off = setting.default is None
+        kind = float if off else type(setting.default)
+        default = 0 if off else setting.default * scale
+        text = docs[setting.name] + (" (0: off)" if off else "")
+        group.add_argument(f"--{option_name(setting)}", type=kind, default=default, help=text.replace("%", "%%"))
+
+
+def from_options(options) -> SearchSettings:
+    """The settings Locust's parsed options (or any namespace with the `hone_*` attributes) describe."""
+    values = {}
+    for setting in fields(SearchSettings):
+        value = getattr(options, option_name(setting).replace("-", "_"))
+        if "scale" in setting.metadata:
+            value /= setting.metadata["scale"]
+        values[setting.name] = (value or None) if setting.default is None else value
+    return SearchSettings(**values)

@@ -1,0 +1,45 @@
+"""The MQTT search command: its preflight, and one short real search against the fixture's broker."""
+
+import json
+
+import pytest
+
+from lampi_load.mqtt.model import PROFILES
+from lampi_load.runs import mqtt as mqtt_search
+
+
+def test_a_bad_host_is_one_line(capsys, tmp_path):
+    assert mqtt_search.main(["--host", "http://127.0.0.1:8080", "--results-root", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("mqtt_search: error: bad broker address")
+
+
+def test_a_broker_that_is_down_is_one_line(capsys, tmp_path):
+    assert mqtt_search.main(["--host", "mqtt://127.0.0.1:1", "--results-root", str(tmp_path)]) == 2
+    assert "cannot reach the broker at 127.0.0.1:1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_short_search_writes_a_report_with_broker_health(mosquitto, tmp_path):
+    hone = ["--hone-start-users", "10", "--hone-spawn-rate", "20", "--hone-hold", "5", "--hone-max-users", "20"]
+    host = f"mqtt://{mosquitto.host}:{mosquitto.port}"
+    root = tmp_path / "results"
+    argv = ["--host", host, "--time-limit", "40", "--results-root", str(root), "--", *hone, "--hone-sar", "off"]
+    assert mqtt_search.main(argv) == 0
+    (results,) = root.iterdir()
+    verdict = json.loads((results / "verdict.json").read_text())
+    assert verdict["max_users_without_error"] == 20
+    report = (results / "report.md").read_text()
+    assert "## Broker health ($SYS) at the moments" in report
+    assert "| clients connected |" in report
+    assert "python -m lampi_load.runs.mqtt --host" in (results / "command.txt").read_text()
+
+
+def test_the_search_judges_throughput_with_the_profiles_rate_and_burstiness(tmp_path):
+    args = mqtt_search.argument_parser().parse_args(["--profile", "normal"])
+    command = mqtt_search.locust_command(args, tmp_path, [])
+    rate = command[command.index("--hone-expected-rps-per-user") + 1]
+    dispersion = command[command.index("--hone-expected-dispersion") + 1]
+    assert float(rate) == pytest.approx(PROFILES["normal"].rate(), rel=1e-3)
+    assert float(dispersion) == pytest.approx(PROFILES["normal"].dispersion(), abs=0.05)
+    args = mqtt_search.argument_parser().parse_args(["--no-judge-throughput"])
+    assert "--hone-expected-rps-per-user" not in mqtt_search.locust_command(args, tmp_path, [])
