@@ -15,6 +15,7 @@ import pytest
 
 from lampi_load.reports.render import render
 from testing.ports import free_port, wait_for_port
+from testing.stacks import manage, site_url
 
 pytestmark = pytest.mark.slow
 
@@ -109,8 +110,22 @@ def test_wrong_password_is_a_failure_not_a_silent_200(tmp_path, site_database):
     requests, failures = stats["/login/ [POST]"]
     assert requests >= 3
     assert failures == requests
+    # One row per cause, not one per account.
     with (tmp_path / "run_failures.csv").open(newline="") as handle:
-        assert "login as user_" in handle.read()
+        rows = [row for row in csv.DictReader(handle) if row["Name"] == "/login/ [POST]"]
+    assert [row["Error"] for row in rows] == ["CatchResponseError('login failed (status 200, no device list)')"]
+
+
+def test_a_site_that_refuses_browsers_fails_the_load_test(stack_refusing_browsers, tmp_path):
+    # Its NGINX hands Django the host without the port, so Django's CSRF check refuses a browser's Origin.
+    env = stack_refusing_browsers
+    assert manage(env, "loadtestingdata", "--start", "233", "--count", "1").returncode == 0
+    locust(site_url(env), tmp_path, "-u", "2", "-r", "2", "-t", "4s", "--fake-users", "1", "--fake-user-start", "233")
+    requests, failures = totals(tmp_path)["/login/ [POST]"]
+    assert requests >= 2
+    assert failures == requests
+    with (tmp_path / "run_failures.csv").open(newline="") as handle:
+        assert "login failed (status 403, no device list)" in handle.read()
 
 
 def test_distributed_processes_share_the_load(site, tmp_path):

@@ -29,7 +29,7 @@ def preflight(host: str, fake_user_start: int) -> None:
     form = login_form(fake_user_start, page.text)
     if page.status_code != 200 or not form:
         raise PreflightError(f"{host}/login/ answered {page.status_code} without a login form: is this the LAMPI site?")
-    signed_in = session.post(f"{host}/login/", form, headers={"Referer": page.url}, timeout=60)
+    signed_in = session.post(f"{host}/login/", form, headers={"Origin": host, "Referer": page.url}, timeout=60)
     if not signed_in.url.rstrip("/").endswith("/lampi"):
         raise PreflightError(
             f"{form['username']} cannot sign in at {host}: seed the fake users with ./manage.py loadtestingdata"
