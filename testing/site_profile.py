@@ -77,3 +77,38 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
 def pytest_report_header() -> list[str]:
     changes = ", ".join(f"{name}={value}" for name, value in sorted(EXPORTED.items()))
     return [f"profile: {PROFILE}" + (f" ({changes})" if changes else "")]
+
+
+# Fixtures through which a test meets the profile: the site's database and settings (pytest-django's), a database
+# of the profile's engine for the site's processes, a stack started in the profile.
+PROFILE_FIXTURES = {
+    "db",
+    "transactional_db",
+    "django_db_setup",
+    "client",
+    "admin_client",
+    "live_server",
+    "settings",
+    "django_user_model",
+    "site_database",
+    "stack_env",
+}
+
+
+def uses_the_profile(item: pytest.Item) -> bool:
+    """Whether the profile can change what `item` tests: it uses the site's database or settings, a stack, or
+    says so with the `profile` marker."""
+    markers = {mark.name for mark in item.iter_markers()}
+    return bool({"django_db", "profile"} & markers) or bool(PROFILE_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Outside the baseline, runs only the tests the profile can change: the others (the MQTT generator against a
+    bare Mosquitto, the search's state machine, ansible-lint...) ran in the baseline run, and would again the same."""
+    if PROFILE == "baseline":
+        return
+    kept = [item for item in items if uses_the_profile(item)]
+    deselected = [item for item in items if not uses_the_profile(item)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
