@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from testing.ports import free_port, wait_for_port
 
@@ -55,6 +56,13 @@ def test_ansible_lint_is_clean():
 def test_site_playbook_passes_syntax_check():
     result = run(BIN / "ansible-playbook", "-i", "inventory.example.yml", "--syntax-check", "site.yml")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_play_forces_its_handlers():
+    # A failed task must not drop restarts that earlier changes asked for: the next run would change nothing and
+    # leave the old configuration running (test_site_deploy shows the restarts happen when the run succeeds).
+    plays = yaml.safe_load((ANSIBLE / "site.yml").read_text())
+    assert [play.get("force_handlers") for play in plays] == [True] * len(plays)
 
 
 @pytest.mark.slow
