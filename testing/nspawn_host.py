@@ -30,6 +30,7 @@ RECIPE = 1
 # Seconds for systemd to report the boot finished, and for an orderly poweroff.
 BOOT_TIMEOUT = 120
 STOP_TIMEOUT = 30
+DEBOOTSTRAP_TIMEOUT = 900
 # Memory the host's changes to its root may take (a deployment writes about 1 GB: packages, the virtualenv).
 LAYER_SIZE = "4g"
 APT_SOURCES = Path("/etc/apt")
@@ -106,9 +107,10 @@ def cached_root(cache_dir: Path) -> Path:
         if (root / "etc/os-release").exists():
             return root
         building = Path(tempfile.mkdtemp(prefix=f".{codename}-", dir=cache_dir))
+        building.chmod(0o755)  # the host's /: its services run as other users
         try:
             command = ["debootstrap", "--variant=minbase", f"--include={','.join(INCLUDE)}", codename, building, mirror]
-            result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+            result = subprocess.run(command, capture_output=True, text=True, timeout=DEBOOTSTRAP_TIMEOUT)
             if result.returncode != 0:
                 last = (result.stdout + result.stderr).strip().splitlines()[-1:] or ["no output"]
                 raise HostError(f"debootstrap {codename} failed ({result.returncode}): {last[0]}")

@@ -21,7 +21,7 @@ import requests
 from paho.mqtt import publish
 
 from testing.mqtt_recorder import MqttRecorder
-from testing.nspawn_host import BootedHost, HostError, cached_root
+from testing.nspawn_host import DEBOOTSTRAP_TIMEOUT, BootedHost, HostError, cached_root
 from testing.ports import free_port, wait_for_port
 from testing.site_profile import PROFILE
 
@@ -38,6 +38,9 @@ SEEDED_USER, SEEDED_PASSWORD, SEEDED_DEVICE = "user_000000", "000000_resu", "1e0
 REPO_ON_HOST = "/srv/connected-devices.git"
 # Seconds one playbook run may take (the first installs everything; uWSGI builds once per cache).
 PLAYBOOK_TIMEOUT = 420
+# The first test also builds (once) and boots the host and applies the playbook twice: pytest-timeout's signal
+# must leave the fixture time to power the host off, so it covers the worst case of all that.
+pytestmark = pytest.mark.timeout(DEBOOTSTRAP_TIMEOUT + 2 * PLAYBOOK_TIMEOUT + 120)
 
 
 def fail(reason: str):
