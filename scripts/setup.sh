@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the stack and the tests use; `command -v`-style checks keep a second run quick.
-DEB_PACKAGES=(nginx-light mosquitto mosquitto-clients sysstat chromium chromium-driver postgresql memcached)
+# Debian packages the stack and the tests use; `command -v`-style checks keep a second run quick. The last three
+# build and boot the host the playbook is tested on (ansible/tests/test_site_deploy.py).
+DEB_PACKAGES=(nginx-light mosquitto mosquitto-clients sysstat chromium chromium-driver postgresql memcached
+    debootstrap systemd-container openssh-client)
 UV_VERSION="0.13.9"
 PYTHON="${PYTHON:-python3.11}"
 
