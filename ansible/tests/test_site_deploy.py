@@ -40,7 +40,8 @@ REPO_ON_HOST = "/srv/connected-devices.git"
 PLAYBOOK_TIMEOUT = 420
 # The first test also builds (once) and boots the host and applies the playbook twice: pytest-timeout's signal
 # must leave the fixture time to power the host off, so it covers the worst case of all that.
-pytestmark = pytest.mark.timeout(DEBOOTSTRAP_TIMEOUT + 2 * PLAYBOOK_TIMEOUT + 120)
+# `profile`: the host is deployed in the suite's profile, so the tuned run deploys the tuned profile.
+pytestmark = [pytest.mark.profile, pytest.mark.timeout(DEBOOTSTRAP_TIMEOUT + 2 * PLAYBOOK_TIMEOUT + 120)]
 
 
 def fail(reason: str):

@@ -25,9 +25,7 @@ def generate_association_code() -> str:
 
 def get_parked_user():
     """The owner of devices that nobody has claimed yet; it cannot sign in."""
-    user, created = get_user_model().objects.get_or_create(
-        username=PARKED_USERNAME, defaults={"is_active": False}
-    )
+    user, created = get_user_model().objects.get_or_create(username=PARKED_USERNAME, defaults={"is_active": False})
     if created:
         user.set_unusable_password()
         user.save(update_fields=["password"])

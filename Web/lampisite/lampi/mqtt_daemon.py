@@ -59,9 +59,7 @@ class MqttDaemon:
 
     def on_disconnect(self, client, userdata, flags, reason_code, properties):
         if reason_code != 0:
-            logger.warning(
-                "MQTT broker %s:%s went away (%s); reconnecting", self.host, self.port, reason_code
-            )
+            logger.warning("MQTT broker %s:%s went away (%s); reconnecting", self.host, self.port, reason_code)
 
     # ------------------------------------------------------------ messages
     def on_bridge_state(self, client, userdata, message):

@@ -35,9 +35,7 @@ class Migration(migrations.Migration):
                 ("name", models.CharField(default="My LAMPI", max_length=50)),
                 (
                     "association_code",
-                    models.CharField(
-                        default=lampi.models.generate_association_code, max_length=32, unique=True
-                    ),
+                    models.CharField(default=lampi.models.generate_association_code, max_length=32, unique=True),
                 ),
                 ("created_at", models.DateTimeField(auto_now_add=True)),
                 (
