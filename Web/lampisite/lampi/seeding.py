@@ -5,6 +5,8 @@ A password hash comes from the shipped set when it covers the account (hash_sets
 cores (hashing). Each write is one transaction: Ctrl-C or kill -9 leaves whole accounts, and a re-run goes on.
 """
 
+import signal
+import threading
 from collections import deque
 from dataclasses import dataclass
 
@@ -138,7 +140,7 @@ def seed(
     hasher = get_hasher()
     covered = len(hash_set) if hash_set is not None else 0
     bar = ProgressBar(total=count, unit="account", desc="Seeding", disable=not progress)
-    with bar, Hashers(hasher, workers) as pool:
+    with bar, Hashers(hasher, workers) as pool, Interruption() as interruption:
         check_devices(start, count)
         queued: deque = deque()
         for first in range(start, start + count, CHUNK_SIZE):
@@ -152,6 +154,7 @@ def seed(
             write({n: hash_set.encoded(n) for n in ready}, set(todo.stale), todo.new_devices)
             # Each account advances the bar once; a stale user when its new hash is written, device or not.
             bar.update(len(set(todo.new_devices) - set(todo.stale)) + todo.present + len(ready))
+            interruption.check()
             unready = [n for n in to_hash if n >= covered]
             tally.hashed += len(unready)
             for i in range(0, len(unready), BATCH_SIZE):
@@ -159,9 +162,39 @@ def seed(
                 queued.append((pool.submit(batch), set(todo.stale) & set(batch)))
                 while queued and (len(queued) >= QUEUED_PER_WORKER * pool.workers or queued[0][0].done()):
                     finish(queued.popleft(), bar)
+                    interruption.check()
         while queued:
             finish(queued.popleft(), bar)
+            interruption.check()
     return tally
+
+
+class Interruption:
+    """Holds a Ctrl-C until the write under way has committed, then raises KeyboardInterrupt (`check()`).
+
+    A KeyboardInterrupt raised in the middle of a query can land in one of the Python functions Django registers
+    with SQLite, which reports it as an OperationalError, not as an interruption. A second Ctrl-C is not held.
+    """
+
+    def __enter__(self) -> "Interruption":
+        self.asked = False
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._hold)
+        return self
+
+    def _hold(self, signum, frame) -> None:
+        self.asked = True
+        signal.signal(signal.SIGINT, self.previous)
+
+    def check(self) -> None:
+        """Raises KeyboardInterrupt if Ctrl-C came since the last check."""
+        if self.asked:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 def finish(hashing, bar) -> None:
