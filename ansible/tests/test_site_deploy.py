@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,41 @@ def check_ports_free() -> None:
                 fail(f"port {port} on this machine is taken; the deployed host (which shares its network) needs it")
 
 
+RESERVED_PORTS = Path("/proc/sys/net/ipv4/ip_local_reserved_ports")
+
+
+@contextmanager
+def ports_kept_for_the_host(ports: list[int], timeout: float = 90):
+    """Keeps the kernel from giving `ports` to this machine's outgoing connections while the host needs them.
+
+    50001 and 50002 are inside Linux's ephemeral range: a client socket of the load tests that ran before (or of
+    anything else here) can hold one as its source port, and Mosquitto on the host, which shares this machine's
+    network, then fails to bind it. The reservation is undone afterwards; sockets that already hold a port are
+    waited for (TIME_WAIT ends within 60 s).
+    """
+    before = RESERVED_PORTS.read_text().strip()
+    try:
+        RESERVED_PORTS.write_text(",".join([*filter(None, [before]), *map(str, ports)]))
+    except OSError as error:
+        fail(f"cannot reserve ports {ports} in {RESERVED_PORTS} ({error.strerror}): run the tests as root")
+    try:
+        deadline = time.monotonic() + timeout
+        while held := ports_in_use(ports):
+            if time.monotonic() > deadline:
+                fail(f"ports {held} are still used by this machine's sockets after {timeout:.0f} s")
+            time.sleep(1)
+        yield
+    finally:
+        RESERVED_PORTS.write_text(before or "\n")
+
+
+def ports_in_use(ports: list[int]) -> list[int]:
+    """Which of `ports` a TCP socket of this machine (any state) has as its local port."""
+    listing = subprocess.run(["ss", "-Htan"], capture_output=True, text=True, check=True).stdout
+    local = {line.split()[3].rsplit(":", 1)[1] for line in listing.splitlines() if len(line.split()) > 3}
+    return [port for port in ports if str(port) in local]
+
+
 def snapshot_of_head(folder: Path) -> str:
     """A bare repository holding this checkout's HEAD, for the host to clone; returns HEAD's commit."""
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True)
@@ -93,7 +129,7 @@ def inventory(host: BootedHost, commit: str, master_port: int) -> dict:
     }
 
 
-def apply_playbook(inventory_path: Path, work_dir: Path, log: Path) -> dict[str, int]:
+def apply_playbook(inventory_path: Path, work_dir: Path, log: Path, host: BootedHost) -> dict[str, int]:
     """`ansible-playbook site.yml` in the suite's profile; the host's recap counts, or a failure with its log."""
     env = {
         "PATH": f"{BIN}:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -111,7 +147,12 @@ def apply_playbook(inventory_path: Path, work_dir: Path, log: Path) -> dict[str,
     recap = re.search(r"^\S+\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", result.stdout, re.M)
     if result.returncode != 0 or not recap or recap[4] != "0":
         failed = [line for line in result.stdout.splitlines() if line.startswith(("fatal:", "failed:"))]
-        fail(f"ansible-playbook failed ({result.returncode}): {(failed or [result.stderr.strip()[-300:]])[0][:400]}")
+        # What the host's own logs say of it: a unit that failed to start says why only there.
+        journal = host.ssh("systemctl --no-pager --failed; journalctl --no-pager -p warning -n 30", timeout=30)
+        fail(
+            f"ansible-playbook failed ({result.returncode}): {(failed or [result.stderr.strip()[-300:]])[0][:400]}\n"
+            f"the host's failed units and warnings:\n{journal.stdout[-3000:]}"
+        )
     counts = dict(zip(["ok", "changed", "unreachable", "failed"], map(int, recap.groups()), strict=True))
     return {**counts, "seconds": round(time.monotonic() - started)}
 
@@ -166,11 +207,11 @@ def deployed():
             folder.mkdir(parents=True, exist_ok=True)
         host = BootedHost(root, work_dir / "host", binds=caches, read_only_binds={work_dir / "repo.git": REPO_ON_HOST})
         try:
-            with host:
+            with ports_kept_for_the_host([MQTT_PORT, WS_PORT]), host:
                 path = work_dir / "inventory.json"
                 path.write_text(json.dumps(inventory(host, commit, master.port)))
-                first = apply_playbook(path, work_dir, work_dir / "run1.log")
-                second = apply_playbook(path, work_dir, work_dir / "run2.log")
+                first = apply_playbook(path, work_dir, work_dir / "run1.log", host)
+                second = apply_playbook(path, work_dir, work_dir / "run2.log", host)
                 timings.update(first=first["seconds"], second=second["seconds"])
                 print(f"\ndeploy timings (s): {timings}")
                 yield {"host": host, "first": first, "second": second, "master": master, "log": work_dir / "run2.log"}
