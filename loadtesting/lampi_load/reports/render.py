@@ -141,10 +141,17 @@ def render(results_dir: Path) -> Path:
         f"- **Verdict**: {verdict['max_users_without_error']} users without error ({verdict['status']})",
         f"- At that load: {best.get('rps', 0):.1f} requests/s, p95 {fmt_ms(best.get('p95_ms'))}, "
         f"generator CPU {best.get('generator_cpu', 0):.0f}%",
-        f"- First failing load: {verdict.get('first_failing_users') or '-'} users "
+        f"- First failing load: {failing.get('users', '-')} users "
         f"({failing.get('rps', 0):.1f} requests/s, p95 {fmt_ms(failing.get('p95_ms'))}): "
-        f"{verdict.get('failure_reason') or '-'}",
+        f"{failing.get('reason') or '-'}",
     ]
+    if verdict.get("max_users_usable") is not None:
+        usable = verdict.get("usable_level") or {}
+        lines.insert(
+            4,
+            f"- Usable (p95 under {fmt_ms(verdict['usable_p95_ms'])}): {verdict['max_users_usable']} users "
+            f"({usable.get('rps', 0):.1f} requests/s, p95 {fmt_ms(usable.get('p95_ms'))})",
+        )
     if verdict.get("generator_bound"):
         lines.append("- **The load generator was saturated**: add Locust processes (--processes) before trusting this.")
     if command:
@@ -186,6 +193,13 @@ def render(results_dir: Path) -> Path:
 
 def fmt_ms(value) -> str:
     return f"{value:.0f} ms" if value is not None else "-"
+
+
+def usable_cell(verdict: dict) -> str:
+    """The largest passing level with p95 under the verdict's bound, with the bound; '-' if not recorded."""
+    if verdict.get("max_users_usable") is None:
+        return "-"
+    return f"{verdict['max_users_usable']} (p95 <= {fmt_ms(verdict['usable_p95_ms'])})"
 
 
 def main(argv=None) -> int:
