@@ -81,8 +81,9 @@ def draw_timeline(history: list[dict], moments: dict, path: Path) -> None:
     plt.close(figure)
 
 
-def sar_table(sar: dict) -> list[str]:
-    """One row per moment with the sar figures that explain a break."""
+def sar_table(sar: dict, windows: dict | None = None) -> list[str]:
+    """One row per moment with the sar figures that explain a break; `windows` (verdict.json's `sar_windows`)
+    name the level each slice was cut at, where that is not the moment's level of the verdict."""
     lines = [
         "| moment | CPU %user | %system | %iowait | %idle | %idle per core | run queue | load 1 min | %memused "
         "| lo rxkB/s | TCP active/s | passive/s | retrans/s | resets out/s |",
@@ -111,8 +112,17 @@ def sar_table(sar: dict) -> list[str]:
             tcp.get("retrans/s"),
             tcp.get("orsts/s"),
         ]
-        lines.append(f"| {MOMENT_TITLES.get(moment, moment)} | " + " | ".join(c or "-" for c in cells) + " |")
+        title = MOMENT_TITLES.get(moment, moment)
+        if windows and moment in windows:
+            title += f" (sliced at {windows[moment]['users']} users)"
+        lines.append(f"| {title} | " + " | ".join(c or "-" for c in cells) + " |")
     return lines
+
+
+def stale_windows(verdict: dict) -> dict:
+    """The sar slices' windows that are not the verdict's moments (a re-derived verdict's), by moment."""
+    moments = verdict.get("moments", {})
+    return {m: w for m, w in verdict.get("sar_windows", {}).items() if moments.get(m, {}).get("users") != w["users"]}
 
 
 def first(rows) -> dict:
@@ -176,7 +186,7 @@ def render(results_dir: Path) -> Path:
             "",
             "## sar at the three moments (averages over each window)",
             "",
-            *sar_table(verdict["sar"]),
+            *sar_table(verdict["sar"], stale_windows(verdict)),
         ]
         lines += ["", "Full listings: " + ", ".join(f"`sar-{m}.txt`" for m in verdict["sar"])]
     lines += ["", "## Timeline", "", "![users, throughput, failures and latency over time](timeline.png)", ""]

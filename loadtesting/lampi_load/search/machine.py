@@ -66,6 +66,8 @@ class Verdict:
     usable_p95_ms: float | None = None
     max_users_usable: int | None = None
     usable_level: dict | None = None
+    started_at: float = 0.0
+    ended_at: float = 0.0
     moments: dict = field(default_factory=dict)
     levels: list = field(default_factory=list)
 
@@ -79,7 +81,7 @@ class HoneInSearch:
     def __init__(self, settings: SearchSettings, now: float):
         self.settings = settings
         self.started = now
-        self.verdict = Verdict()
+        self.verdict = Verdict(started_at=now)
         self.best_pass: Level | None = None
         self.best_usable: Level | None = None
         self.lowest_fail: Level | None = None
@@ -157,6 +159,10 @@ class HoneInSearch:
         elif self._throughput_is_judged(level, now) and level.rps < self._min_rps(level.users):
             level.reason = f"{level.rps:.1f}/s is under {self._min_rps(level.users):.1f}/s expected"
         level.passed = not level.reason
+        self._decide(level, now, sample)
+
+    def _decide(self, level: Level, now: float, sample: Sample | None) -> None:
+        """What follows from one judged level: the record, the moments, and the next target or the end."""
         self.verdict.levels.append(asdict(level))
         logger.info(
             "%s %d users: %s (%d requests, %.1f req/s, p95 %s ms, generator CPU %.0f%%)",
@@ -259,8 +265,29 @@ class HoneInSearch:
     def _window(level: Level) -> dict:
         return {"users": level.users, "start": level.start, "end": level.end}
 
-    def _finish(self, status: str, now: float, sample: Sample, failing: Level | None = None) -> None:
+    @classmethod
+    def replay(cls, settings: SearchSettings, levels: list[dict], status: str) -> Verdict:
+        """The verdict the search's decisions give for already judged `levels` (a verdict.json's, in order), ended
+        with `status` if the levels do not end the search by themselves. Re-derives verdicts written before a
+        change to how a verdict is drawn from its levels."""
+        search = cls(settings, now=levels[0]["start"] if levels else 0.0)
+        for data in levels:
+            if search.verdict.status != "running":
+                raise ValueError(f"the search ends ({search.verdict.status}) before the level of {data['users']} users")
+            search.level = None
+            search._decide(Level(**data), data["end"], None)
+        if search.verdict.status == "running":
+            search._finish(status, levels[-1]["end"] if levels else 0.0, None)
+        return search.verdict
+
+    def stop(self, now: float) -> None:
+        """Ends a search stopped from outside (the user, Locust's --run-time) with the verdict so far."""
+        if self.verdict.status == "running":
+            self._finish("stopped-by-user", now, None)
+
+    def _finish(self, status: str, now: float, sample: Sample | None, failing: Level | None = None) -> None:
         self.verdict.status = status
+        self.verdict.ended_at = now
         self.verdict.max_users_without_error = self.best_pass.users if self.best_pass else 0
         if self.best_pass is not None:
             self.verdict.max_level = asdict(self.best_pass)

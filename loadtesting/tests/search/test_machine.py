@@ -209,3 +209,11 @@ def test_the_usable_maximum_is_zero_when_no_pass_is_under_the_bound_and_absent_w
     assert slow.usable_level is None
     off = SyntheticRun(SearchSettings(hold=10, time_limit=3600, usable_p95_ms=0), 100).run()
     assert off.max_users_usable is None
+
+
+@pytest.mark.parametrize(("capacity", "degrade_after"), [(95, None), (1234, None), (200, 100)])
+def test_replaying_the_judged_levels_gives_the_same_verdict(capacity, degrade_after):
+    live = SyntheticRun(FAST, capacity, degrade_after=degrade_after).run().as_dict()
+    replayed = HoneInSearch.replay(FAST, live["levels"], "time-limit").as_dict()
+    keep = {"started_at", "ended_at"}
+    assert {k: v for k, v in replayed.items() if k not in keep} == {k: v for k, v in live.items() if k not in keep}
