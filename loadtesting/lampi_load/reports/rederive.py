@@ -52,11 +52,21 @@ def rederive(verdict: dict) -> dict:
 
 
 def comparison_runs(comparison: Path, root: Path) -> dict[str, Path]:
-    """The runs a comparison.md lists (`- name: `folder``), found under `root` by their path below results/."""
+    """The runs a comparison.md lists (`- name: `folder``, as written on another checkout or relative to another
+    folder), found under `root` by the longest tail of their path that holds a verdict.json there."""
     runs = {}
     for name, folder in re.findall(r"^- (.+?): `(.+)`$", comparison.read_text(), flags=re.MULTILINE):
-        below = folder.rsplit("results/", 1)[-1]
-        runs[name] = root / below
+        parts = Path(folder).parts
+        tails = [Path(*parts[i:]) for i in range(len(parts))]
+        found = [
+            base / tail
+            for tail in tails
+            for base in (root, comparison.parent)
+            if (base / tail / "verdict.json").is_file()
+        ]
+        if not found:
+            raise FileNotFoundError(f"{comparison}: no run folder for {folder!r} under {root}")
+        runs[name] = found[0]
     return runs
 
 
@@ -79,7 +89,11 @@ def main(argv=None) -> int:
             render(path.parent)
         print(f"{path}: {updated['max_users_without_error']} without error; failing {updated['first_failing_users']}")
     for comparison in sorted(args.root.rglob("comparison.md")):
-        runs = comparison_runs(comparison, args.root)
+        try:
+            runs = comparison_runs(comparison, args.root)
+        except FileNotFoundError as error:
+            print(f"rederive: error: {error}", file=sys.stderr)
+            return 1
         compare.main(["--out", str(comparison.parent), *(f"{name}={folder}" for name, folder in runs.items())])
     return 0
 
