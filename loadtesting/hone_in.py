@@ -3,7 +3,8 @@
     locust -f loadtesting/locustfile.py,loadtesting/hone_in.py --headless --host http://127.0.0.1:8080
 In the web UI, add --class-picker to choose between this shape and a by-hand run. The search itself is in
 `lampi_load/search/machine.py`; this file feeds it Locust's numbers and writes the verdict (and the sar slices, when
-it recorded sysstat) into --hone-results-dir when the test stops.
+it recorded sysstat) into --hone-results-dir when the test stops, with provenance.json (commit, command, machine,
+the CPUs each process could use).
 """
 
 import json
@@ -16,6 +17,7 @@ import gevent
 from locust import LoadTestShape, events
 from locust.runners import MasterRunner, WorkerRunner
 
+from lampi_load.reports.provenance import provenance
 from lampi_load.results import new_run_dir
 from lampi_load.search import settings
 from lampi_load.search.machine import HoneInSearch, Sample
@@ -114,7 +116,8 @@ class RunRecord:
         self.dir = Path(options.hone_results_dir) if options.hone_results_dir else new_run_dir("search")
         self.dir.mkdir(parents=True, exist_ok=True)
         host = urlparse(environment.host or "").hostname or (environment.host or "")
-        record_sar = options.hone_sar == "on" or (options.hone_sar == "auto" and host in LOOPBACK_HOSTS)
+        self.server_here = host in LOOPBACK_HOSTS
+        record_sar = options.hone_sar == "on" or (options.hone_sar == "auto" and self.server_here)
         self.sadc = SadcRecorder(self.dir / "sa.bin").start() if record_sar else None
         if not record_sar:
             logger.warning("not recording sysstat here: the server is not on this machine (--hone-sar on forces it)")
@@ -122,6 +125,8 @@ class RunRecord:
     def close(self, shape: HoneInShape) -> None:
         if self.sadc:
             self.sadc.stop()
+        # Before the workers quit: their CPU pinning is part of the record.
+        (self.dir / "provenance.json").write_text(json.dumps(provenance(self.server_here), indent=2))
         if shape.search is None:
             return
         shape.search.stop(time.time())

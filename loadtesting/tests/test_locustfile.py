@@ -7,6 +7,7 @@ import csv
 import http.server
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -153,6 +154,13 @@ def test_hone_in_shape_writes_a_verdict_and_report(site, tmp_path):
     assert [level["users"] for level in verdict["levels"]] == [2, 4]
     assert (results / "sar-minimal.txt").read_text().count("Average:") >= 5
     assert verdict["sar"]["max_without_error"]["cpu"]
+    provenance = json.loads((results / "provenance.json").read_text())
+    assert re.fullmatch(r"[0-9a-f]{40}", provenance["commit"])
+    assert isinstance(provenance["dirty"], bool)
+    assert "--hone-max-users" in provenance["command"]
+    pinned = provenance["cpus_allowed"]
+    assert [name for name in pinned if name.startswith("locust ")]
+    assert [name for name in pinned if name.startswith("uwsgi ")], pinned
     for csv_file in results.parent.glob("run_stats_history.csv"):
         (results / csv_file.name).write_bytes(csv_file.read_bytes())
     report = render(results).read_text()
@@ -245,6 +253,11 @@ def test_hone_in_search_keeps_its_time_limit_and_verdict_shape_distributed(site,
     assert all(level["passed"] for level in verdict["levels"])
     assert verdict["max_users_without_error"] == verdict["levels"][-1]["users"]
     assert set(verdict) == {*SearchVerdict().as_dict(), "settings", "sar"}
+    generators = [
+        name for name in json.loads((results / "provenance.json").read_text())["cpus_allowed"] if "locust" in name
+    ]
+    # The master alone, or the master and its two --processes children.
+    assert len(generators) == (3 if mode == "--processes 2" else 1)
 
 
 class SlowLoginPage(http.server.BaseHTTPRequestHandler):
