@@ -86,8 +86,8 @@ def sar_table(sar: dict, windows: dict | None = None) -> list[str]:
     name the level each slice was cut at, where that is not the moment's level of the verdict."""
     lines = [
         "| moment | CPU %user | %system | %iowait | %idle | %idle per core | run queue | load 1 min | %memused "
-        "| lo rxkB/s | TCP active/s | passive/s | retrans/s | resets out/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| disk tps | disk wkB/s | disk %util | lo rxkB/s | TCP active/s | passive/s | retrans/s | resets out/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for moment, views in sar.items():
         cpus = views.get("cpu", [])
@@ -97,6 +97,7 @@ def sar_table(sar: dict, windows: dict | None = None) -> list[str]:
         memory = first(views.get("memory"))
         lo = next((row for row in views.get("network", []) if row.get("IFACE") == "lo"), {})
         tcp = merge(views.get("tcp", []))
+        disks = views.get("disk", [])
         cells = [
             cpu.get("%user"),
             cpu.get("%system"),
@@ -106,6 +107,9 @@ def sar_table(sar: dict, windows: dict | None = None) -> list[str]:
             queue.get("runq-sz"),
             queue.get("ldavg-1"),
             memory.get("%memused"),
+            total(disks, "tps"),
+            total(disks, "wkB/s"),
+            max((row["%util"] for row in disks if "%util" in row), key=float, default=None),
             lo.get("rxkB/s"),
             tcp.get("active/s"),
             tcp.get("passive/s"),
@@ -123,6 +127,12 @@ def stale_windows(verdict: dict) -> dict:
     """The sar slices' windows that are not the verdict's moments (a re-derived verdict's), by moment."""
     moments = verdict.get("moments", {})
     return {m: w for m, w in verdict.get("sar_windows", {}).items() if moments.get(m, {}).get("users") != w["users"]}
+
+
+def total(rows: list[dict], column: str) -> str | None:
+    """The column summed over devices (sar -d lists one row per disk), as sar prints it."""
+    values = [float(row[column]) for row in rows if column in row]
+    return f"{sum(values):.2f}" if values else None
 
 
 def first(rows) -> dict:
