@@ -3,7 +3,8 @@
     locust -f loadtesting/locustfile.py,loadtesting/hone_in.py --headless --host http://127.0.0.1:8080
 In the web UI, add --class-picker to choose between this shape and a by-hand run. The search itself is in
 `lampi_load/search/machine.py`; this file feeds it Locust's numbers and writes the verdict (and the sar slices, when
-it recorded sysstat) into --hone-results-dir when the test stops.
+it recorded sysstat) into --hone-results-dir when the test stops, with provenance.json (commit, command, machine,
+the CPUs each process could use).
 """
 
 import json
@@ -12,9 +13,11 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+import gevent
 from locust import LoadTestShape, events
 from locust.runners import MasterRunner, WorkerRunner
 
+from lampi_load.reports.provenance import provenance
 from lampi_load.results import new_run_dir
 from lampi_load.search import settings
 from lampi_load.search.machine import HoneInSearch, Sample
@@ -50,19 +53,33 @@ def top_failure(stats) -> str | None:
 
 
 class HoneInShape(LoadTestShape):
-    """Ramps, backs off and bisects until it knows the largest load served without error."""
+    """Ramps, backs off and bisects until it knows the largest load served without error.
+
+    The shape paces the ramps itself, one second's users per tick, instead of handing Locust a whole ramp: a
+    distributed master blocks in `runner.start()` until a ramp is dispatched and calls no `tick()` meanwhile,
+    so the search would judge late and overrun its time limit. Paced, one process, `--processes` and
+    hand-started workers get the same ramps and the same clock.
+    """
 
     search: HoneInSearch | None = None
+    commanded: float = 0.0
+    """Users asked of the runner so far (fractional between ticks)."""
+    last_tick: float = 0.0
 
     def reset_time(self):
-        # Locust calls this whenever a shape run starts (each run in the web UI): start a fresh search too.
         super().reset_time()
-        self.search = None
+        # Locust calls this when a shape run starts (each run in the web UI), and a master calls it again from
+        # inside the run at its first spawn: only the former starts a fresh search.
+        if gevent.getcurrent() is not getattr(self.runner, "shape_greenlet", None):
+            self.search = None
 
     def tick(self):
         options = self.runner.environment.parsed_options
+        now = time.time()
         if self.search is None:
-            self.search = HoneInSearch(settings.from_options(options), now=time.time())
+            self.search = HoneInSearch(settings.from_options(options), now=now)
+            # The first tick already asks for one second's users.
+            self.commanded, self.last_tick = 0.0, now - 1.0
         total = self.runner.stats.total
         sample = Sample(
             requests=total.num_requests,
@@ -72,8 +89,23 @@ class HoneInShape(LoadTestShape):
             generator_cpu=generator_cpu(self.runner),
             top_failure=top_failure(self.runner.stats),
         )
-        users = self.search.step(time.time(), sample)
-        return None if users is None else (users, self.search.settings.spawn_rate)
+        users = self.search.step(now, sample)
+        if users is None:
+            return None
+        return self.paced(users, now)
+
+    def paced(self, target: int, now: float) -> tuple[int, float]:
+        """The next step toward `target` at the search's spawn rate, as a (users, rate) tick that Locust runs
+        at once: the rate covers the step, so a master dispatches it in one message and returns to ticking."""
+        rate = self.search.settings.spawn_rate
+        reach = rate * min(max(now - self.last_tick, 0.0), 2.0)
+        self.last_tick = now
+        if self.commanded < target:
+            self.commanded = min(float(target), self.commanded + reach)
+        else:
+            self.commanded = max(float(target), self.commanded - reach)
+        users = round(self.commanded)
+        return users, max(rate, float(abs(users - self.runner.target_user_count or 0)), 1.0)
 
 
 class RunRecord:
@@ -84,7 +116,8 @@ class RunRecord:
         self.dir = Path(options.hone_results_dir) if options.hone_results_dir else new_run_dir("search")
         self.dir.mkdir(parents=True, exist_ok=True)
         host = urlparse(environment.host or "").hostname or (environment.host or "")
-        record_sar = options.hone_sar == "on" or (options.hone_sar == "auto" and host in LOOPBACK_HOSTS)
+        self.server_here = host in LOOPBACK_HOSTS
+        record_sar = options.hone_sar == "on" or (options.hone_sar == "auto" and self.server_here)
         self.sadc = SadcRecorder(self.dir / "sa.bin").start() if record_sar else None
         if not record_sar:
             logger.warning("not recording sysstat here: the server is not on this machine (--hone-sar on forces it)")
@@ -92,11 +125,12 @@ class RunRecord:
     def close(self, shape: HoneInShape) -> None:
         if self.sadc:
             self.sadc.stop()
+        # Before the workers quit: their CPU pinning is part of the record.
+        (self.dir / "provenance.json").write_text(json.dumps(provenance(self.server_here), indent=2))
         if shape.search is None:
             return
+        shape.search.stop(time.time())
         verdict = shape.search.verdict
-        if verdict.status == "running":
-            verdict.status = "stopped-by-user"
         verdict_sar = slice_moments(self.sadc.path, verdict.moments, self.dir) if self.sadc and verdict.moments else {}
         document = {**verdict.as_dict(), "settings": shape.search.settings.__dict__, "sar": verdict_sar}
         (self.dir / "verdict.json").write_text(json.dumps(document, indent=2))

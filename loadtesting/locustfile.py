@@ -7,6 +7,7 @@ Add `,loadtesting/hone_in.py` to -f to let the hone-in search drive the user cou
 import logging
 import random
 
+from geventhttpclient.useragent import RetriesExceeded
 from locust import FastHttpUser, TaskSet, between, events, task
 
 from lampi_load.accounts import fake_device_id, login_form
@@ -33,6 +34,18 @@ def add_account_options(parser):
     )
 
 
+def status_failure(response) -> str:
+    """A failure message naming the cause: the HTTP status, or for no response (status 0) the error's kind, so a
+    timeout and a refused connection are separate rows."""
+    if response.status_code:
+        return f"status {response.status_code}"
+    error = response.error
+    if isinstance(error, RetriesExceeded):
+        # geventhttpclient wraps the last attempt's error (a timeout, a reset) and the URL, which varies.
+        error = getattr(error, "original", None) or error
+    return f"no response ({type(error).__name__ if error else 'unknown'})"
+
+
 class LampiBrowsing(TaskSet):
     """Signs in once through the real login form, then visits the home page, device list and device page."""
 
@@ -49,7 +62,7 @@ class LampiBrowsing(TaskSet):
         with self.client.get("/login/", name="/login/", catch_response=True) as page:
             form = login_form(self.n, page.text)
             if page.status_code != 200:
-                page.failure(f"status {page.status_code}")
+                page.failure(status_failure(page))
                 return
             if not form:
                 page.failure("login page has no CSRF token")
@@ -74,7 +87,7 @@ class LampiBrowsing(TaskSet):
         with self.client.get(path, name=name, catch_response=True) as response:
             missing = [text for text in must_contain if text not in (response.text or "")]
             if response.status_code != 200:
-                response.failure(f"status {response.status_code}")
+                response.failure(status_failure(response))
             elif missing:
                 response.failure(f"page lacks {missing[0]!r}")
 
@@ -102,9 +115,11 @@ class LampiWebUser(FastHttpUser):
     wait_time = between(0.5, 10)
 
 
-@events.init.add_listener
+@events.test_start.add_listener
 def apply_request_timeout(environment, **kwargs):
-    # FastHttpUser reads its timeouts from class attributes when each user starts.
+    # FastHttpUser reads its timeouts from class attributes when each user starts. Set them at test start, not
+    # init: a worker (from --processes or started by hand) holds the master's options only once the first spawn
+    # message has copied them into its parsed_options, just before it fires test_start.
     options = environment.parsed_options
     if options is not None:
         LampiWebUser.network_timeout = LampiWebUser.connection_timeout = options.request_timeout

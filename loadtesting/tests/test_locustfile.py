@@ -4,16 +4,21 @@ Each run is bounded by Locust's --run-time or the shape's --hone-time-limit, and
 """
 
 import csv
+import http.server
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from lampi_load.reports.render import render
+from lampi_load.search.machine import Verdict as SearchVerdict
 from testing.ports import free_port, wait_for_port
 from testing.stacks import manage, site_url
 
@@ -149,6 +154,13 @@ def test_hone_in_shape_writes_a_verdict_and_report(site, tmp_path):
     assert [level["users"] for level in verdict["levels"]] == [2, 4]
     assert (results / "sar-minimal.txt").read_text().count("Average:") >= 5
     assert verdict["sar"]["max_without_error"]["cpu"]
+    provenance = json.loads((results / "provenance.json").read_text())
+    assert re.fullmatch(r"[0-9a-f]{40}", provenance["commit"])
+    assert isinstance(provenance["dirty"], bool)
+    assert "--hone-max-users" in provenance["command"]
+    pinned = provenance["cpus_allowed"]
+    assert [name for name in pinned if name.startswith("locust ")]
+    assert [name for name in pinned if name.startswith("uwsgi ")], pinned
     for csv_file in results.parent.glob("run_stats_history.csv"):
         (results / csv_file.name).write_bytes(csv_file.read_bytes())
     report = render(results).read_text()
@@ -187,3 +199,96 @@ def test_web_ui_offers_the_hone_in_shape_in_the_class_picker(tmp_path):
         process.wait(timeout=30)
     assert "HoneInShape" in page
     assert "LampiWebUser" in page
+
+
+def hand_started(tmp_path, *args, files, workers, timeout):
+    """A master given `args` and `workers` workers started by hand with no kit option, as on a load-generator
+    host; the master's result. The workers are stopped if the master leaves them running."""
+    port = free_port()
+    paths = ",".join(str(LOADTESTING / name) for name in files.split(","))
+    worker = [LOCUST, "-f", paths, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
+    master = [LOCUST, "-f", paths, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)]
+    master += ["--expect-workers", str(workers), *args]
+    started = [
+        subprocess.Popen(worker, cwd=LOADTESTING, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(workers)
+    ]
+    try:
+        return subprocess.run(master, capture_output=True, text=True, timeout=timeout, cwd=LOADTESTING)
+    finally:
+        for process in started:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.terminate()
+                process.wait(timeout=15)
+
+
+SEARCH_LIMIT = 15.0
+
+
+@pytest.mark.parametrize("mode", ["one process", "--processes 2", "master and two hand-started workers"])
+def test_hone_in_search_keeps_its_time_limit_and_verdict_shape_distributed(site, tmp_path, mode):
+    results = tmp_path / "results"
+    args = [
+        *("--fake-users", "20", "--hone-results-dir", str(results)),
+        *("--hone-start-users", "2", "--hone-min-step", "2", "--hone-hold", "3", "--hone-spawn-rate", "4"),
+        *("--hone-time-limit", str(SEARCH_LIMIT), "--hone-sar", "off"),
+    ]
+    launched = time.time()
+    if mode == "master and two hand-started workers":
+        args = ["--headless", "--host", site, *args]
+        result = hand_started(tmp_path, *args, files="locustfile.py,hone_in.py", workers=2, timeout=120)
+    else:
+        extra = ["--processes", "2"] if mode == "--processes 2" else []
+        result = locust(site, tmp_path, *args, *extra, files="locustfile.py,hone_in.py")
+    verdict = json.loads((results / "verdict.json").read_text())
+    assert verdict["status"] == "time-limit", result.stderr[-2000:]
+    # The search's own clock, started once (a master's restart at its first spawn does not reset it).
+    assert SEARCH_LIMIT <= verdict["ended_at"] - verdict["started_at"] <= 1.1 * SEARCH_LIMIT
+    assert verdict["started_at"] - launched < 20, "the search started late"
+    assert result.stderr.count("holding 2 users") == 1
+    # The same shape as one process: the same levels in the same order, each passed, the same fields.
+    assert [level["users"] for level in verdict["levels"]][:2] == [2, 4]
+    assert all(level["passed"] for level in verdict["levels"])
+    assert verdict["max_users_without_error"] == verdict["levels"][-1]["users"]
+    assert set(verdict) == {*SearchVerdict().as_dict(), "settings", "sar"}
+    generators = [
+        name for name in json.loads((results / "provenance.json").read_text())["cpus_allowed"] if "locust" in name
+    ]
+    # The master alone, or the master and its two --processes children.
+    assert len(generators) == (3 if mode == "--processes 2" else 1)
+
+
+class SlowLoginPage(http.server.BaseHTTPRequestHandler):
+    """A site whose pages take 3 s: a 1 s request timeout fails them, the 30 s default does not."""
+
+    def do_GET(self):
+        time.sleep(3)
+        body = b"<html>slow, and no login form</html>"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_timeout_given_only_to_the_master_applies_on_hand_started_workers(tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), SlowLoginPage)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        args = ["--headless", "--host", url, "-u", "2", "-r", "2", "-t", "6s", "--csv", str(tmp_path / "run")]
+        result = hand_started(tmp_path, *args, "--request-timeout", "1", files="locustfile.py", workers=1, timeout=90)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+    with (tmp_path / "run_failures.csv").open(newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["Name"] == "/login/"]
+    assert rows, result.stderr[-2000:]
+    # Timed out after the master's 1 s: with the worker's own 30 s default the 3 s page would have come back.
+    assert [row["Error"] for row in rows] == ["CatchResponseError('no response (TimeoutError)')"]

@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 
-from lampi_load.reports.render import fmt_ms, read_history  # noqa: E402
+from lampi_load.reports.render import fmt_ms, read_history, usable_cell  # noqa: E402
 
 
 def load(results_dir: Path) -> dict:
@@ -25,20 +25,23 @@ def load(results_dir: Path) -> dict:
 
 
 def table(runs: dict[str, dict]) -> list[str]:
-    """Markdown rows: max users without error, throughput and p95 there, ratio to the first run."""
+    """Markdown rows: max users without error, throughput and p95 there, ratio to the first run, the usable
+    maximum (p95 under the bound), and the smallest failing level with its own reason."""
     reference = next(iter(runs.values()))["max_users_without_error"] or None
     lines = [
-        "| run | max users without error | x first | req/s there | p95 there | first failing | why | status |",
-        "|---|---|---|---|---|---|---|---|",
+        "| run | max users without error | x first | req/s there | p95 there | max with p95 under bound "
+        "| first failing | why it failed | status |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, verdict in runs.items():
         best = verdict.get("max_level") or {}
+        failing = verdict.get("failing_level") or {}
         users = verdict["max_users_without_error"]
         ratio = f"{users / reference:.2f}" if reference else "-"
         flags = verdict["status"] + (", generator-bound" if verdict.get("generator_bound") else "")
         lines.append(
             f"| {name} | {users} | {ratio} | {best.get('rps', 0):.1f} | {fmt_ms(best.get('p95_ms'))} "
-            f"| {verdict.get('first_failing_users') or '-'} | {(verdict.get('failure_reason') or '-')[:80]} "
+            f"| {usable_cell(verdict)} | {failing.get('users', '-')} | {(failing.get('reason') or '-')[:80]} "
             f"| {flags} |"
         )
     return lines

@@ -81,12 +81,13 @@ def draw_timeline(history: list[dict], moments: dict, path: Path) -> None:
     plt.close(figure)
 
 
-def sar_table(sar: dict) -> list[str]:
-    """One row per moment with the sar figures that explain a break."""
+def sar_table(sar: dict, windows: dict | None = None) -> list[str]:
+    """One row per moment with the sar figures that explain a break; `windows` (verdict.json's `sar_windows`)
+    name the level each slice was cut at, where that is not the moment's level of the verdict."""
     lines = [
         "| moment | CPU %user | %system | %iowait | %idle | %idle per core | run queue | load 1 min | %memused "
-        "| lo rxkB/s | TCP active/s | passive/s | retrans/s | resets out/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| disk tps | disk wkB/s | disk %util | lo rxkB/s | TCP active/s | passive/s | retrans/s | resets out/s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for moment, views in sar.items():
         cpus = views.get("cpu", [])
@@ -96,6 +97,7 @@ def sar_table(sar: dict) -> list[str]:
         memory = first(views.get("memory"))
         lo = next((row for row in views.get("network", []) if row.get("IFACE") == "lo"), {})
         tcp = merge(views.get("tcp", []))
+        disks = views.get("disk", [])
         cells = [
             cpu.get("%user"),
             cpu.get("%system"),
@@ -105,14 +107,32 @@ def sar_table(sar: dict) -> list[str]:
             queue.get("runq-sz"),
             queue.get("ldavg-1"),
             memory.get("%memused"),
+            total(disks, "tps"),
+            total(disks, "wkB/s"),
+            max((row["%util"] for row in disks if "%util" in row), key=float, default=None),
             lo.get("rxkB/s"),
             tcp.get("active/s"),
             tcp.get("passive/s"),
             tcp.get("retrans/s"),
             tcp.get("orsts/s"),
         ]
-        lines.append(f"| {MOMENT_TITLES.get(moment, moment)} | " + " | ".join(c or "-" for c in cells) + " |")
+        title = MOMENT_TITLES.get(moment, moment)
+        if windows and moment in windows:
+            title += f" (sliced at {windows[moment]['users']} users)"
+        lines.append(f"| {title} | " + " | ".join(c or "-" for c in cells) + " |")
     return lines
+
+
+def stale_windows(verdict: dict) -> dict:
+    """The sar slices' windows that are not the verdict's moments (a re-derived verdict's), by moment."""
+    moments = verdict.get("moments", {})
+    return {m: w for m, w in verdict.get("sar_windows", {}).items() if moments.get(m, {}).get("users") != w["users"]}
+
+
+def total(rows: list[dict], column: str) -> str | None:
+    """The column summed over devices (sar -d lists one row per disk), as sar prints it."""
+    values = [float(row[column]) for row in rows if column in row]
+    return f"{sum(values):.2f}" if values else None
 
 
 def first(rows) -> dict:
@@ -141,10 +161,17 @@ def render(results_dir: Path) -> Path:
         f"- **Verdict**: {verdict['max_users_without_error']} users without error ({verdict['status']})",
         f"- At that load: {best.get('rps', 0):.1f} requests/s, p95 {fmt_ms(best.get('p95_ms'))}, "
         f"generator CPU {best.get('generator_cpu', 0):.0f}%",
-        f"- First failing load: {verdict.get('first_failing_users') or '-'} users "
+        f"- First failing load: {failing.get('users', '-')} users "
         f"({failing.get('rps', 0):.1f} requests/s, p95 {fmt_ms(failing.get('p95_ms'))}): "
-        f"{verdict.get('failure_reason') or '-'}",
+        f"{failing.get('reason') or '-'}",
     ]
+    if verdict.get("max_users_usable") is not None:
+        usable = verdict.get("usable_level") or {}
+        lines.insert(
+            4,
+            f"- Usable (p95 under {fmt_ms(verdict['usable_p95_ms'])}): {verdict['max_users_usable']} users "
+            f"({usable.get('rps', 0):.1f} requests/s, p95 {fmt_ms(usable.get('p95_ms'))})",
+        )
     if verdict.get("generator_bound"):
         lines.append("- **The load generator was saturated**: add Locust processes (--processes) before trusting this.")
     if command:
@@ -169,7 +196,7 @@ def render(results_dir: Path) -> Path:
             "",
             "## sar at the three moments (averages over each window)",
             "",
-            *sar_table(verdict["sar"]),
+            *sar_table(verdict["sar"], stale_windows(verdict)),
         ]
         lines += ["", "Full listings: " + ", ".join(f"`sar-{m}.txt`" for m in verdict["sar"])]
     lines += ["", "## Timeline", "", "![users, throughput, failures and latency over time](timeline.png)", ""]
@@ -186,6 +213,13 @@ def render(results_dir: Path) -> Path:
 
 def fmt_ms(value) -> str:
     return f"{value:.0f} ms" if value is not None else "-"
+
+
+def usable_cell(verdict: dict) -> str:
+    """The largest passing level with p95 under the verdict's bound, with the bound; '-' if not recorded."""
+    if verdict.get("max_users_usable") is None:
+        return "-"
+    return f"{verdict['max_users_usable']} (p95 <= {fmt_ms(verdict['usable_p95_ms'])})"
 
 
 def main(argv=None) -> int:

@@ -3,7 +3,8 @@
     python -m lampi_load.reports.verdicts HTTP=RESULTS_DIR MQTT=RESULTS_DIR
 What `make demo` ends with. Every figure of a row comes from the level it names: the largest level that passed
 (`max_level` of verdict.json) and the smallest that failed (`failing_level`), each with its own throughput, p95
-and reason. Requests are Locust's: HTTP requests, or MQTT CONNECTs and PUBLISHes (to their CONNACK or PUBACK).
+and reason, and the largest that passed with p95 under the usability bound (`usable_level`). Requests are
+Locust's: HTTP requests, or MQTT CONNECTs and PUBLISHes (to their CONNACK or PUBACK).
 """
 
 import argparse
@@ -11,13 +12,14 @@ import json
 import sys
 from pathlib import Path
 
-from lampi_load.reports.render import fmt_ms
+from lampi_load.reports.render import fmt_ms, usable_cell
 
 ROWS = [
     "status",
     "max without error",
     "req/s there",
     "p95 there",
+    "max with p95 under bound",
     "first failing level",
     "why it failed",
     "generator-bound",
@@ -33,6 +35,7 @@ def cells(verdict: dict) -> list[str]:
         str(verdict["max_users_without_error"]),
         f"{best['rps']:.1f}" if best else "-",
         fmt_ms(best.get("p95_ms")),
+        usable_cell(verdict),
         str(failing["users"]) if failing else "none",
         failing.get("reason") or "-",
         "yes: add Locust processes" if verdict.get("generator_bound") else "no",

@@ -8,6 +8,10 @@ The search: ramp up in levels that grow by `growth` (at the fixed spawn rate), h
 seconds and judge it; on the first failing level, back off to the best passing level until a whole hold passes
 with zero failures; then bisect between the best passing and the first failing level until the gap is within
 the resolution.
+
+Every figure of the verdict comes from the level it names: the largest level that passed (`max_level`), the
+smallest that failed (`failing_level`, with its own reason), and the largest that passed with p95 under the
+usability bound (`usable_level`), from the same levels.
 """
 
 import logging
@@ -59,6 +63,11 @@ class Verdict:
     generator_bound: bool = False
     max_level: dict | None = None
     failing_level: dict | None = None
+    usable_p95_ms: float | None = None
+    max_users_usable: int | None = None
+    usable_level: dict | None = None
+    started_at: float = 0.0
+    ended_at: float = 0.0
     moments: dict = field(default_factory=dict)
     levels: list = field(default_factory=list)
 
@@ -72,10 +81,10 @@ class HoneInSearch:
     def __init__(self, settings: SearchSettings, now: float):
         self.settings = settings
         self.started = now
-        self.verdict = Verdict()
+        self.verdict = Verdict(started_at=now)
         self.best_pass: Level | None = None
-        self.first_fail: Level | None = None
-        self.lowest_fail_users: int | None = None
+        self.best_usable: Level | None = None
+        self.lowest_fail: Level | None = None
         self.phase = "ramp"
         self.target = settings.start_users
         self.level: Level | None = None
@@ -150,6 +159,10 @@ class HoneInSearch:
         elif self._throughput_is_judged(level, now) and level.rps < self._min_rps(level.users):
             level.reason = f"{level.rps:.1f}/s is under {self._min_rps(level.users):.1f}/s expected"
         level.passed = not level.reason
+        self._decide(level, now, sample)
+
+    def _decide(self, level: Level, now: float, sample: Sample | None) -> None:
+        """What follows from one judged level: the record, the moments, and the next target or the end."""
         self.verdict.levels.append(asdict(level))
         logger.info(
             "%s %d users: %s (%d requests, %.1f req/s, p95 %s ms, generator CPU %.0f%%)",
@@ -201,7 +214,7 @@ class HoneInSearch:
         self.backoff_tries += 1
         if self.backoff_tries >= self.settings.backoff_attempts:
             # The once-passing level keeps failing: the server degraded, so it is not a true pass any more.
-            self.lowest_fail_users = level.users
+            self.lowest_fail = level
             self.best_pass = None
             self.backoff_tries = 0
             self.target = level.users // 2
@@ -221,13 +234,13 @@ class HoneInSearch:
     def _back_off(self, now: float, sample: Sample) -> None:
         self.phase = "backoff"
         self.backoff_tries = 0
-        self.target = self.best_pass.users if self.best_pass else self.lowest_fail_users // 2
+        self.target = self.best_pass.users if self.best_pass else self.lowest_fail.users // 2
         if self.target < 1:
             self._finish("fails-at-minimum", now, sample)
 
     def _next_bisection(self, now: float, sample: Sample) -> None:
         low = self.best_pass.users
-        high = self.lowest_fail_users
+        high = self.lowest_fail.users
         if high - low <= max(self.settings.resolution_users, self.settings.resolution_fraction * low):
             self._finish("converged", now, sample)
             return
@@ -238,31 +251,59 @@ class HoneInSearch:
         if self.best_pass is None or level.users >= self.best_pass.users:
             self.best_pass = level
             self.verdict.moments["max_without_error"] = self._window(level)
+        bound = self.settings.usable_p95_ms
+        usable = bound and level.p95_ms is not None and level.p95_ms <= bound
+        if usable and (self.best_usable is None or level.users >= self.best_usable.users):
+            self.best_usable = level
 
     def _record_fail(self, level: Level) -> None:
-        if self.first_fail is None:
-            self.first_fail = level
-            self.verdict.moments["failing"] = self._window(level)
-        if self.lowest_fail_users is None or level.users < self.lowest_fail_users:
-            self.lowest_fail_users = level.users
+        # The smallest failing level is the one the verdict names; of equal ones, the first seen.
+        if self.lowest_fail is None or level.users < self.lowest_fail.users:
+            self.lowest_fail = level
 
     @staticmethod
     def _window(level: Level) -> dict:
         return {"users": level.users, "start": level.start, "end": level.end}
 
-    def _finish(self, status: str, now: float, sample: Sample, failing: Level | None = None) -> None:
+    @classmethod
+    def replay(cls, settings: SearchSettings, levels: list[dict], status: str) -> Verdict:
+        """The verdict the search's decisions give for already judged `levels` (a verdict.json's, in order), ended
+        with `status` if the levels do not end the search by themselves. Re-derives verdicts written before a
+        change to how a verdict is drawn from its levels."""
+        search = cls(settings, now=levels[0]["start"] if levels else 0.0)
+        for data in levels:
+            if search.verdict.status != "running":
+                raise ValueError(f"the search ends ({search.verdict.status}) before the level of {data['users']} users")
+            search.level = None
+            search._decide(Level(**data), data["end"], None)
+        if search.verdict.status == "running":
+            search._finish(status, levels[-1]["end"] if levels else 0.0, None)
+        return search.verdict
+
+    def stop(self, now: float) -> None:
+        """Ends a search stopped from outside (the user, Locust's --run-time) with the verdict so far."""
+        if self.verdict.status == "running":
+            self._finish("stopped-by-user", now, None)
+
+    def _finish(self, status: str, now: float, sample: Sample | None, failing: Level | None = None) -> None:
         self.verdict.status = status
+        self.verdict.ended_at = now
         self.verdict.max_users_without_error = self.best_pass.users if self.best_pass else 0
         if self.best_pass is not None:
             self.verdict.max_level = asdict(self.best_pass)
             if self.best_pass.generator_cpu > self.settings.generator_cpu_limit:
                 self.verdict.generator_bound = True
-        failing = failing or self.first_fail
+        if self.settings.usable_p95_ms:
+            self.verdict.usable_p95_ms = self.settings.usable_p95_ms
+            self.verdict.max_users_usable = self.best_usable.users if self.best_usable else 0
+            self.verdict.usable_level = asdict(self.best_usable) if self.best_usable else None
+        # One level supplies every failing figure: its users, its reason, its window.
+        failing = failing or self.lowest_fail
         if failing is not None:
             self.verdict.failing_level = asdict(failing)
-            self.verdict.first_failing_users = self.lowest_fail_users or failing.users
+            self.verdict.first_failing_users = failing.users
             self.verdict.failure_reason = failing.reason
-            self.verdict.moments.setdefault("failing", self._window(failing))
+            self.verdict.moments["failing"] = self._window(failing)
         logger.info(
             "search over (%s) after %.0f s: %s users without error, first failing %s",
             status,

@@ -34,6 +34,8 @@ class SearchSettings:
     """Seconds the whole search may take."""
     max_p95_ms: float | None = None
     """A level whose p95 exceeds this many ms fails too."""
+    usable_p95_ms: float = 1000.0
+    """Also report the largest passing level whose p95 stayed under this many ms, "usable" (0: off)."""
     generator_cpu_limit: float = 90.0
     """Generator CPU % above which a failing level is the generator's, not the server's."""
     backoff_attempts: int = 3

@@ -18,6 +18,9 @@ def results(folder, users, rps):
         "failure_reason": "3 failures (GET /: status 0)",
         "generator_bound": False,
         "max_level": {"rps": rps, "p95_ms": 120.0},
+        "failing_level": {"users": users + 10, "reason": "3 failures (GET /: status 0)"},
+        "usable_p95_ms": 1000.0,
+        "max_users_usable": users,
     }
     (folder / "verdict.json").write_text(json.dumps(verdict))
     rows = [f"{1000 + t},{min(t * 10, users)},,Aggregated,{rps * t / 10},0,50,120,200\n" for t in range(12)]
@@ -31,7 +34,9 @@ def test_ratio_is_to_the_first_run_and_chart_is_drawn(tmp_path):
     assert main(["--out", str(tmp_path / "out"), f"baseline={baseline}", f"tuned={tuned}"]) == 0
     report = (tmp_path / "out" / "comparison.md").read_text()
     assert "| baseline | 200 | 1.00 |" in report
-    assert "| tuned | 900 | 4.50 | 171.0 | 120 ms | 910 |" in report
+    assert (
+        "| tuned | 900 | 4.50 | 171.0 | 120 ms | 900 (p95 <= 1000 ms) | 910 | 3 failures (GET /: status 0) |" in report
+    )
     assert (tmp_path / "out" / "comparison.png").stat().st_size > 5_000
 
 

@@ -20,12 +20,19 @@ def test_a_column_takes_each_figure_from_the_level_it_names():
     found = verdict(
         max_level=level(150, 28.14, 4100),
         failing_level=level(160, 30.0, 13000, "12 failures (GET /: status 502)"),
+        usable_p95_ms=1000.0,
+        max_users_usable=80,
+        usable_level=level(80, 15.0, 700),
+        # Stale top-level copies (as old verdicts had) must not leak into the column.
+        first_failing_users=120,
+        failure_reason="3 failures (GET /login/: 502)",
     )
     assert verdicts.cells(found) == [
         "converged",
         "150",
         "28.1",
         "4100 ms",
+        "80 (p95 <= 1000 ms)",
         "160",
         "12 failures (GET /: status 502)",
         "no",
@@ -36,7 +43,7 @@ def test_a_search_without_a_pass_or_a_failure_says_so():
     cells = verdicts.cells(
         verdict(status="no-failure-up-to-max-users", max_users_without_error=0, generator_bound=True)
     )
-    assert cells[2:7] == ["-", "-", "none", "-", "yes: add Locust processes"]
+    assert cells[2:8] == ["-", "-", "-", "none", "-", "yes: add Locust processes"]
 
 
 def test_the_table_has_one_column_per_search_and_one_row_per_figure():

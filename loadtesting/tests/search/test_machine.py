@@ -123,7 +123,7 @@ def test_moments_mark_minimal_max_and_failing_windows():
     moments = verdict.moments
     assert moments["minimal"]["users"] == FAST.start_users
     assert moments["max_without_error"]["users"] == verdict.max_users_without_error
-    assert moments["failing"]["users"] == 160
+    assert moments["failing"]["users"] == verdict.first_failing_users
     for window in moments.values():
         assert window["end"] - window["start"] >= FAST.hold
 
@@ -163,3 +163,57 @@ def test_bursty_arrivals_need_more_expected_requests_before_throughput_is_judged
     assert verdict.status == "no-failure-up-to-max-users"
     verdict = SyntheticRun(SearchSettings(**bursty, expected_dispersion=1), 10_000, rate=lambda users: 20).run()
     assert "expected" in verdict.failure_reason
+
+
+@pytest.mark.parametrize("capacity", [95, 333, 1234])
+def test_every_failing_figure_comes_from_the_smallest_failing_level(capacity):
+    # The ramp's first failure is far above the capacity; bisection finds smaller failing levels with their own
+    # failure counts, and the verdict must name one of them whole, not mix it with the first.
+    verdict = SyntheticRun(FAST, capacity).run()
+    failed = [level for level in verdict.levels if not level["passed"]]
+    smallest = min(failed, key=lambda level: level["users"])
+    assert failed[0]["users"] > smallest["users"]
+    assert verdict.failing_level == smallest
+    assert verdict.first_failing_users == smallest["users"]
+    assert verdict.failure_reason == smallest["reason"] == f"{smallest['failures']} failures (502)"
+    assert verdict.moments["failing"] == {
+        "users": smallest["users"],
+        "start": smallest["start"],
+        "end": smallest["end"],
+    }
+    best = max((level for level in verdict.levels if level["passed"]), key=lambda level: level["users"])
+    assert verdict.max_level["users"] == verdict.max_users_without_error == best["users"]
+
+
+def test_a_degraded_server_names_the_failing_backoff_level():
+    verdict = SyntheticRun(FAST, capacity=200, degrade_after=100).run()
+    smallest = min((level for level in verdict.levels if not level["passed"]), key=lambda level: level["users"])
+    assert verdict.failing_level == smallest
+    assert verdict.failure_reason == smallest["reason"]
+
+
+def test_the_usable_maximum_is_the_largest_pass_with_p95_under_the_bound():
+    # No errors up to 1,000 users, but p95 grows 10 ms a user: usable (p95 <= 1,000 ms) up to 100 users.
+    settings = SearchSettings(hold=10, time_limit=3600, usable_p95_ms=1000)
+    verdict = SyntheticRun(settings, capacity=1000, p95=lambda users: 10.0 * users).run()
+    usable = [level for level in verdict.levels if level["passed"] and level["p95_ms"] <= 1000]
+    assert verdict.max_users_usable == max(level["users"] for level in usable) <= 100
+    assert verdict.usable_level["users"] == verdict.max_users_usable
+    assert verdict.usable_p95_ms == 1000
+    assert verdict.max_users_without_error >= 900
+
+
+def test_the_usable_maximum_is_zero_when_no_pass_is_under_the_bound_and_absent_when_off():
+    slow = SyntheticRun(SearchSettings(hold=10, time_limit=3600), 100, p95=lambda users: 5000.0).run()
+    assert slow.max_users_usable == 0
+    assert slow.usable_level is None
+    off = SyntheticRun(SearchSettings(hold=10, time_limit=3600, usable_p95_ms=0), 100).run()
+    assert off.max_users_usable is None
+
+
+@pytest.mark.parametrize(("capacity", "degrade_after"), [(95, None), (1234, None), (200, 100)])
+def test_replaying_the_judged_levels_gives_the_same_verdict(capacity, degrade_after):
+    live = SyntheticRun(FAST, capacity, degrade_after=degrade_after).run().as_dict()
+    replayed = HoneInSearch.replay(FAST, live["levels"], "time-limit").as_dict()
+    keep = {"started_at", "ended_at"}
+    assert {k: v for k, v in replayed.items() if k not in keep} == {k: v for k, v in live.items() if k not in keep}
