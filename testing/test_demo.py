@@ -34,6 +34,9 @@ class Demo:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
+            # As from a terminal: a test run started in the background (CI may be) inherits SIGINT ignored, and a
+            # shell cannot trap a signal ignored when it started, so Ctrl-C would reach nobody.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -81,7 +84,7 @@ def test_demo_stops_the_stack_on_ctrl_c_and_a_rerun_gives_both_verdicts(demo_env
     try:
         interrupted.wait_for_line("searching for the largest HTTP load", timeout=300)
         interrupted.interrupt()
-        assert interrupted.wait(timeout=120) != 0
+        assert interrupted.wait(timeout=120) != 0, interrupted.output[-4000:]
     finally:
         if interrupted.process.poll() is None:
             os.killpg(interrupted.process.pid, signal.SIGKILL)

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 LOADTESTING = REPO / "loadtesting"
+HOST = "127.0.0.1"
 LOCUST = str(Path(sys.executable).parent / "locust")
 UWSGI = str(Path(sys.executable).parent / "uwsgi")
 # The fake users as loadtestingdata makes them, through the ORM, with a fast hasher for test speed.
@@ -88,6 +89,13 @@ def locust(site, tmp_path, *args, files="locustfile.py", timeout=120):
     return result
 
 
+def processes(count: int) -> list[str]:
+    """Locust's options for `count` worker processes, their master on a free loopback port: the default, 5557, is
+    any other Locust's on this machine, and a master that cannot bind it leaves its children waiting forever."""
+    port = str(free_port())
+    return ["--processes", str(count), "--master-bind-host", HOST, "--master-bind-port", port, "--master-port", port]
+
+
 def totals(tmp_path) -> dict:
     with (tmp_path / "run_stats.csv").open(newline="") as handle:
         rows = {row["Name"]: row for row in csv.DictReader(handle)}
@@ -134,7 +142,7 @@ def test_a_site_that_refuses_browsers_fails_the_load_test(stack_refusing_browser
 
 
 def test_distributed_processes_share_the_load(site, tmp_path):
-    locust(site, tmp_path, "-u", "6", "-r", "6", "-t", "8s", "--fake-users", "20", "--processes", "2")
+    locust(site, tmp_path, "-u", "6", "-r", "6", "-t", "8s", "--fake-users", "20", *processes(2))
     stats = totals(tmp_path)
     assert stats["Aggregated"][0] > 6
     assert stats["Aggregated"][1] == 0
@@ -240,7 +248,7 @@ def test_hone_in_search_keeps_its_time_limit_and_verdict_shape_distributed(site,
         args = ["--headless", "--host", site, *args]
         result = hand_started(tmp_path, *args, files="locustfile.py,hone_in.py", workers=2, timeout=120)
     else:
-        extra = ["--processes", "2"] if mode == "--processes 2" else []
+        extra = processes(2) if mode == "--processes 2" else []
         result = locust(site, tmp_path, *args, *extra, files="locustfile.py,hone_in.py")
     verdict = json.loads((results / "verdict.json").read_text())
     assert verdict["status"] == "time-limit", result.stderr[-2000:]
