@@ -12,6 +12,7 @@ process takes its own slice of the device ids; workers started by hand (`--worke
 import logging
 import random
 import sys
+import time
 
 import gevent
 from locust import User, constant, events, task
@@ -20,6 +21,7 @@ from locust.runners import MasterRunner
 
 from lampi_load.accounts import fake_device_id
 from lampi_load.mqtt import model, paho_speedups
+from lampi_load.mqtt.backoff import Backoff
 from lampi_load.mqtt.broker import BrokerAddress
 from lampi_load.mqtt.devices import Devices
 from lampi_load.mqtt.loop import raise_open_file_limit
@@ -65,8 +67,9 @@ class LampiDevice(User):
     """One LAMPI's bridge to the cloud: connects, announces the lamp's state, then follows a person's use."""
 
     wait_time = constant(0)  # pauses happen in `use`, where a dropped connection can cut them short
-    backoff = (2.0, 30.0)
-    """First and longest pause (s) before reconnecting; each try doubles it, with jitter."""
+    backoff = (Backoff.FIRST, Backoff.LONGEST)
+    """First and longest pause (s) before reconnecting, after a failed connect or a dropped connection; each try
+    doubles it, with jitter (lampi_load/mqtt/backoff.py)."""
 
     def on_start(self):
         options = self.environment.parsed_options
@@ -80,6 +83,7 @@ class LampiDevice(User):
         self.state_topic = model.topic(model.BRIDGE_STATE[0], self.device_id)
         self.connection = self.devices.loop.connection(f"{self.device_id}_broker", clean_session=False)
         self.connection.client.will_set(self.state_topic, "0", qos=1, retain=True)
+        self.reconnect_backoff = Backoff(*self.backoff)
         self.come_online()
 
     def on_stop(self):
@@ -97,11 +101,16 @@ class LampiDevice(User):
         if self.connection.connected.is_set():
             self.connection.publish(template, model.topic(template, self.device_id, client), payload, qos, retain)
 
-    def come_online(self):
-        delay = self.backoff[0]
+    def come_online(self, after_drop: bool = False):
+        backoff = self.reconnect_backoff
+        if after_drop:
+            # A dropped device waits too: else a restarted broker meets every device at once, and two devices
+            # holding one id kick each other off as fast as the broker accepts them.
+            backoff.dropped(time.monotonic())
+            gevent.sleep(backoff.pause())
         while not (self.connection.connect() and self.connection.connected.wait(self.devices.loop.timeout)):
-            gevent.sleep(delay / 2 + random.uniform(0, delay / 2))
-            delay = min(delay * 2, self.backoff[1])
+            gevent.sleep(backoff.pause())
+        backoff.connected(time.monotonic())
         self.send(model.BRIDGE_STATE, b"1")
         for client in model.LAMP_CLIENTS:
             self.send(model.CONNECTION_STATE, b"1", client)
@@ -115,7 +124,7 @@ class LampiDevice(User):
         profile = self.profile
         pause = random.expovariate(1 / profile.pause) if profile.random_pause else profile.pause
         if self.connection.down.wait(pause):
-            self.come_online()
+            self.come_online(after_drop=True)
             return
         phone = random.random() < profile.phone_share
         client = "lamp_bt_peripheral" if phone else "lamp_ui"
@@ -126,7 +135,8 @@ class LampiDevice(User):
             messages = round(profile.drag_rate * random.uniform(*profile.drag_seconds))
         for _ in range(messages):
             self.send(model.LAMP_CHANGED, model.lamp_state(client))
-            if messages > 1:
-                gevent.sleep(1 / profile.drag_rate)
+            # A drag stops when the connection drops, so the device starts its backoff at once.
+            if messages > 1 and self.connection.down.wait(1 / profile.drag_rate):
+                break
         if phone:
             self.send(model.BLUETOOTH, model.bluetooth_state(False))

@@ -11,10 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+import paho.mqtt.publish as publish
 import paho.mqtt.subscribe as subscribe
 import pytest
 
 from lampi_load.accounts import fake_device_id
+from lampi_load.mqtt.backoff import Backoff
 from testing.mqtt_recorder import MqttRecorder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,21 +80,53 @@ def test_a_killed_device_leaves_its_last_will(mosquitto, tmp_path):
     assert retained(mosquitto, topic, 1).payload == b"0"
 
 
-def test_a_broker_restart_fails_connections_and_devices_come_back(mosquitto, tmp_path):
+def test_a_broker_restart_fails_connections_and_every_device_comes_back_within_the_backoff(mosquitto, tmp_path):
     command = locust(f"mqtt://127.0.0.1:{mosquitto.port}", tmp_path, "-u", "20", "-r", "20", "-t", "25s")
     process = subprocess.Popen([*command, "--mqtt-profile", "worst", "--mqtt-devices", "20"], cwd=REPO)
     try:
         time.sleep(6)
+        stopped = time.monotonic()
         mosquitto.restart(downtime=3)
-        with MqttRecorder(mosquitto.host, mosquitto.port, ["devices/+/lamp/changed"]) as recorder:
-            recorder.wait_for(timeout=15)
+        back = time.monotonic()
+        # The broker kept nothing (no persistence): each bridge's retained "1" now is its reconnection.
+        with MqttRecorder(mosquitto.host, mosquitto.port, ["$SYS/broker/connection/+/state"]) as recorder:
+            bound = Backoff().bound(back - stopped)
+            recorder.wait_for(lambda message: len(online(recorder)) == 20, timeout=bound + 5)
+            came_back = time.monotonic()
     finally:
         process.wait(timeout=60)
     assert process.returncode == 1  # Locust's exit code when anything failed
+    # Within the backoff's bound of the broker's return (plus a CONNACK's and the recorder's own latency).
+    assert came_back - back < bound + 2
     rows = stats(tmp_path)
     assert int(rows[("DISCONNECT", "[id]_broker")]["Failure Count"]) == 20
     reconnects = rows[("CONNECT", "[id]_broker")]
     assert int(reconnects["Request Count"]) - int(reconnects["Failure Count"]) == 40
+    # Refused while the broker was away: each device tried at least once, and no device stormed it (a try every
+    # 1-2 s at the fastest: at most 3 in about 4 s of outage).
+    assert 20 <= int(reconnects["Failure Count"]) <= 20 * 3
+
+
+def test_a_kicked_device_waits_its_backoff_before_reconnecting(mosquitto, tmp_path):
+    device = fake_device_id(0)
+    with MqttRecorder(mosquitto.host, mosquitto.port, [f"$SYS/broker/connection/{device}_broker/state"]) as recorder:
+        command = locust(f"mqtt://127.0.0.1:{mosquitto.port}", tmp_path, "-u", "1", "-t", "12s")
+        process = subprocess.Popen([*command, "--mqtt-devices", "1"], cwd=REPO)
+        try:
+            recorder.wait_for(lambda message: message.payload == b"1", timeout=20)
+            # Another client takes the device's id (and leaves): the broker closes the device's connection.
+            kicked = time.monotonic()
+            publish.single("thief", b"", hostname=mosquitto.host, port=mosquitto.port, client_id=f"{device}_broker")
+            left = time.monotonic()
+            back = recorder.wait_for(lambda message: message.payload == b"1" and message.timestamp > left, 10)
+        finally:
+            process.wait(timeout=30)
+    first_pause = Backoff().first  # the locustfile's devices use the defaults
+    assert first_pause / 2 <= back.timestamp - kicked < first_pause + 1
+
+
+def online(recorder: MqttRecorder) -> set[str]:
+    return {message.topic for message in recorder.messages if message.payload == b"1"}
 
 
 def test_websockets_transport_carries_the_devices(mosquitto, tmp_path):
