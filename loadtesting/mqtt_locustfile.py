@@ -17,13 +17,13 @@ import time
 import gevent
 from locust import User, constant, events, task
 from locust.exception import StopUser
-from locust.runners import MasterRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 from lampi_load.accounts import fake_device_id
 from lampi_load.mqtt import model, paho_speedups
 from lampi_load.mqtt.backoff import Backoff
 from lampi_load.mqtt.broker import BrokerAddress
-from lampi_load.mqtt.devices import Devices
+from lampi_load.mqtt.devices import BrokerDrops, Devices
 from lampi_load.mqtt.loop import raise_open_file_limit
 
 logger = logging.getLogger("lampi_load.mqtt")
@@ -36,6 +36,11 @@ def add_device_options(parser):
     group.add_argument("--mqtt-device-start", type=int, default=0, help="Number of the first fake device")
     group.add_argument("--mqtt-profile", choices=sorted(model.PROFILES), default="normal", help="Usage profile")
     group.add_argument("--mqtt-timeout", type=float, default=10.0, help="Seconds until an unacknowledged op fails")
+    group.add_argument(
+        "--mqtt-drops-acceptable",
+        action="store_true",
+        help="Messages the broker drops ($SYS/broker/publish/messages/dropped) are listed, not failures",
+    )
     group.add_argument(
         "--mqtt-id-slices",
         type=int,
@@ -58,9 +63,17 @@ def check_setup(environment, **kwargs):
         logger.info("open-file limit %d: this process can hold about %d devices", limit, limit - 100)
 
 
+@events.test_start.add_listener
+def watch_broker(environment, **kwargs):
+    # One watch per test, in the process that keeps the totals (the master, or the only process).
+    if not isinstance(environment.runner, WorkerRunner) and environment.host:
+        BrokerDrops.watch(environment)
+
+
 @events.test_stop.add_listener
 def close_devices(environment, **kwargs):
     Devices.close(environment)
+    BrokerDrops.close(environment)
 
 
 class LampiDevice(User):

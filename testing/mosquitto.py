@@ -14,7 +14,8 @@ HOST = "127.0.0.1"
 class Mosquitto:
     """Runs `mosquitto -c <generated config>` as a child process; `restart()` keeps the same ports."""
 
-    def __init__(self, workdir: Path, *, persistence: bool = False):
+    def __init__(self, workdir: Path, *, persistence: bool = False, settings: dict[str, object] | None = None):
+        """`settings` are more mosquitto.conf lines (`max_queued_messages`: 10, ...), after the defaults."""
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(binary).exists():
             raise RuntimeError("mosquitto is not installed: run `make setup`")
@@ -47,6 +48,7 @@ class Mosquitto:
             lines.append("user root")
         if persistence:
             lines += ["persistence true", f"persistence_location {self.workdir}/"]
+        lines += [f"{name} {value}" for name, value in (settings or {}).items()]
         self.config.write_text("\n".join(lines) + "\n")
         self.process: subprocess.Popen | None = None
 

@@ -3,20 +3,24 @@
 Each run is bounded by Locust's --run-time and by the subprocess timeout.
 """
 
+import contextlib
 import csv
 import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import paho.mqtt.publish as publish
 import paho.mqtt.subscribe as subscribe
 import pytest
 
 from lampi_load.accounts import fake_device_id
 from lampi_load.mqtt.backoff import Backoff
+from testing.mosquitto import Mosquitto
 from testing.mqtt_recorder import MqttRecorder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -127,6 +131,49 @@ def test_a_kicked_device_waits_its_backoff_before_reconnecting(mosquitto, tmp_pa
 
 def online(recorder: MqttRecorder) -> set[str]:
     return {message.topic for message in recorder.messages if message.payload == b"1"}
+
+
+@pytest.mark.parametrize("accepted", [False, True], ids=["failed", "flagged"])
+def test_messages_the_broker_drops_fail_the_run_with_its_own_figure(tmp_path, accepted):
+    # A site daemon that subscribed at QoS 1 and stopped reading: the broker queues 10 for it, then drops. The
+    # devices get every PUBACK; only $SYS says what was lost.
+    with Mosquitto(tmp_path / "broker", settings={"max_queued_messages": 10}) as broker, stalled_subscriber(broker):
+        command = locust(f"mqtt://{broker.host}:{broker.port}", tmp_path, "-u", "10", "-r", "10", "-t", "6s")
+        flag = ["--mqtt-drops-acceptable"] if accepted else []
+        run = subprocess.run([*command, "--mqtt-profile", "worst", "--mqtt-devices", "10", *flag], timeout=60, cwd=REPO)
+        time.sleep(1.5)  # the broker's last $SYS update (sys_interval 1)
+        dropped = int(retained(broker, "$SYS/broker/publish/messages/dropped", 1).payload)
+    rows = stats(tmp_path)
+    row = rows[("BROKER", "messages dropped ($SYS, accepted)" if accepted else "messages dropped ($SYS)")]
+    counted = int(row["Request Count"])
+    # Every drop the broker reported while the test ran; the last second's may come after Locust stopped.
+    assert 0 < counted <= dropped
+    assert counted >= dropped - 20 * 10 * 1.5  # at most the devices' last 1.5 s of messages
+    if accepted:
+        assert run.returncode == 0
+        assert rows[("", "Aggregated")]["Failure Count"] == "0"
+    else:
+        assert run.returncode == 1
+        assert int(row["Failure Count"]) == counted
+        assert int(rows[("", "Aggregated")]["Failure Count"]) == counted
+
+
+@contextlib.contextmanager
+def stalled_subscriber(broker: Mosquitto):
+    """A client subscribed to every device's messages at QoS 1 that never reads a message."""
+    subscribed = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="stalled-site-daemon")
+    client.on_subscribe = lambda *args: subscribed.set()
+    client.connect(broker.host, broker.port)
+    client.subscribe("devices/#", qos=1)
+    deadline = time.monotonic() + 10
+    while not subscribed.is_set() and time.monotonic() < deadline:
+        client.loop(0.1)
+    assert subscribed.is_set(), "the stalled subscriber got no SUBACK within 10 s"
+    try:
+        yield client
+    finally:
+        client.socket().close()
 
 
 def test_websockets_transport_carries_the_devices(mosquitto, tmp_path):

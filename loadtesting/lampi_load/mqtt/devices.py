@@ -1,5 +1,6 @@
 """What the LAMPI devices of one Locust process share, kept on Locust's environment: the event loop, the device
-ids not in use, and a watch on the generator's own load."""
+ids not in use, a watch on the generator's own load, and (in the process that keeps the totals) a watch on the
+messages the broker dropped."""
 
 import logging
 import random
@@ -10,6 +11,7 @@ import paho.mqtt.client as mqtt
 
 from lampi_load.mqtt import paho_speedups
 from lampi_load.mqtt.broker import BrokerAddress
+from lampi_load.mqtt.broker_watch import DropWatch
 from lampi_load.mqtt.loop import DeviceLoop
 
 logger = logging.getLogger("lampi_load.mqtt")
@@ -60,6 +62,59 @@ class Devices:
             environment.lampi_devices = cls(environment)
             gevent.spawn(watch_generator, environment, environment.lampi_devices)
         return environment.lampi_devices
+
+
+class BrokerDrops:
+    """Each message the broker dropped becomes one Locust request of type BROKER: a failure, or with
+    `--mqtt-drops-acceptable` a success listed under its own name (flagged, not failed)."""
+
+    FAILED = "messages dropped ($SYS)"
+    ACCEPTED = "messages dropped ($SYS, accepted)"
+    MOST_PER_UPDATE = 100_000
+    """Events fired for one update at most (about 1 s of CPU): a level this far gone fails anyway."""
+
+    @classmethod
+    def watch(cls, environment) -> None:
+        """Starts the watch for this test (afresh if a test starts again); a watch that cannot connect fails."""
+        cls.close(environment)
+        accepted = environment.parsed_options.mqtt_drops_acceptable
+
+        def on_dropped(count: int) -> None:
+            (logger.info if accepted else logger.warning)("the broker dropped %d messages", count)
+            exception = None if accepted else BrokerDropped(f"the broker dropped messages ({DropWatch.TOPIC})")
+            for _ in range(min(count, cls.MOST_PER_UPDATE)):
+                environment.events.request.fire(
+                    request_type="BROKER",
+                    name=cls.ACCEPTED if accepted else cls.FAILED,
+                    response_time=0,
+                    response_length=0,
+                    exception=exception,
+                    context={},
+                )
+
+        try:
+            environment.lampi_drop_watch = DropWatch(BrokerAddress.parse(environment.host), on_dropped).start()
+        except ConnectionError as error:
+            # Unwatched, a level could pass while the broker drops: that is a failure of its own.
+            environment.events.request.fire(
+                request_type="BROKER",
+                name="drop watch",
+                response_time=0,
+                response_length=0,
+                exception=error,
+                context={},
+            )
+
+    @classmethod
+    def close(cls, environment) -> None:
+        watch = getattr(environment, "lampi_drop_watch", None)
+        if watch is not None:
+            environment.lampi_drop_watch = None
+            watch.close()
+
+
+class BrokerDropped(Exception):
+    """The broker accepted a message and then dropped it (a subscriber's queue was full)."""
 
 
 def watch_generator(environment, watched: Devices, every: float = 10.0) -> None:
