@@ -158,6 +158,21 @@ def test_messages_the_broker_drops_fail_the_run_with_its_own_figure(tmp_path, ac
         assert int(rows[("", "Aggregated")]["Failure Count"]) == counted
 
 
+def test_connections_the_broker_refuses_fail_at_once(tmp_path):
+    # Past max_connections Mosquitto closes the socket before CONNACK (and logs "denied"): no 10 s timeout wait.
+    with Mosquitto(tmp_path / "broker", settings={"max_connections": 5}) as broker:
+        command = locust(f"mqtt://{broker.host}:{broker.port}", tmp_path, "-u", "8", "-r", "8", "-t", "4s")
+        run = subprocess.run([*command, "--mqtt-devices", "8"], timeout=60, cwd=REPO)
+        denied = broker.log.read_text().count("denied: max_connections exceeded")
+    assert run.returncode == 1
+    connects = stats(tmp_path)[("CONNECT", "[id]_broker")]
+    # Mosquitto lets max_connections + 1 in (the drop watch and five devices): the other three are refused, each
+    # once in 4 s (a refused device waits out its timeout and then its backoff).
+    assert int(connects["Failure Count"]) == denied == 3
+    errors = (tmp_path / "run_failures.csv").read_text()
+    assert "closed by the broker before CONNACK" in errors
+
+
 @contextlib.contextmanager
 def stalled_subscriber(broker: Mosquitto):
     """A client subscribed to every device's messages at QoS 1 that never reads a message."""

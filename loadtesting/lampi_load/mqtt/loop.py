@@ -164,7 +164,12 @@ class Connection:
         self._report_written()
         self.unwritten.clear()
         self.down.set()
-        if not self.closing and was_connected:
+        start, self._connect_started = self._connect_started, None
+        if start is not None and not self.closing:
+            # Closed before its CONNACK: Mosquitto refuses this way past `max_connections` (and logs "denied").
+            refused = ConnectionRefusedError(f"closed by the broker before CONNACK: {reason_code}")
+            self.loop.report("CONNECT", self.loop.connect_name, start, 0, refused)
+        elif not self.closing and was_connected:
             lost = ConnectionError(f"connection lost: {reason_code}")
             self.loop.report("DISCONNECT", self.loop.connect_name, time.perf_counter(), 0, lost)
 
