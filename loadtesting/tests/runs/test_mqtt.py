@@ -32,6 +32,20 @@ def test_a_short_search_writes_a_report_with_broker_health(mosquitto, tmp_path):
     assert "## Broker health ($SYS) at the moments" in report
     assert "| clients connected |" in report
     assert "python -m lampi_load.runs.mqtt --host" in (results / "command.txt").read_text()
+    # The broker's own process: its limits in the run folder, its CPU share and heap at each level.
+    assert json.loads((results / "broker.json").read_text())["pid"] == mosquitto.process.pid
+    per_level = report[report.index("## The broker at each level") :]
+    assert "| 20 | yes |" in per_level
+    assert "| ? |" not in per_level.split("| 20 | yes |")[1].splitlines()[0]
+
+
+def test_the_verdict_names_the_broker_limit_that_ended_the_search():
+    limits = {"open_files": {"soft": 20_000, "hard": 20_000}, "max_connections": [-1]}
+    assert mqtt_search.limit_reached(limits, 19_900) == "open-file limit 20,000"
+    assert mqtt_search.limit_reached({**limits, "max_connections": [5_000]}, 5_000) == "max_connections 5,000"
+    assert mqtt_search.limit_reached({**limits, "max_connections": [19_000]}, 19_900) == "max_connections 19,000"
+    assert mqtt_search.limit_reached(limits, 1_000) == ""
+    assert mqtt_search.limit_reached({"pid": None}, 19_900) == ""
 
 
 def test_the_search_judges_throughput_with_the_profiles_rate_and_burstiness(tmp_path):
