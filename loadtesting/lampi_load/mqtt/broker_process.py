@@ -69,10 +69,13 @@ def limits(pid: int) -> dict:
 
 
 class CpuRecorder:
-    """Writes the broker's cumulative CPU seconds once a second to a JSON-lines file, on a thread, until stopped."""
+    """Writes the broker's cumulative CPU seconds once a second to a JSON-lines file, on a thread, until stopped.
 
-    def __init__(self, pid: int, out: Path, every: float = 1.0):
-        self.pid, self.out, self.every = pid, out, every
+    A broker restarted meanwhile is a new process: it is found again by its port, and each sample names its pid.
+    """
+
+    def __init__(self, port: int, out: Path, every: float = 1.0):
+        self.port, self.out, self.every = port, out, every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="broker-cpu", daemon=True)
 
@@ -85,21 +88,27 @@ class CpuRecorder:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        pid = None
         with self.out.open("w") as log:
-            while not self._stop.is_set():  # ends with stop() or when the broker exits
+            while not self._stop.is_set():  # ends with stop(); one pass a second
                 try:
-                    seconds = cpu_seconds(self.pid)
+                    pid = pid or listening_pid(self.port)
+                    if pid is not None:
+                        sample = {"t": round(time.time(), 3), "pid": pid, "cpu_s": cpu_seconds(pid)}
+                        log.write(json.dumps(sample) + "\n")
+                        log.flush()
                 except OSError:
-                    return
-                log.write(json.dumps({"t": round(time.time(), 3), "cpu_s": seconds}) + "\n")
-                log.flush()
+                    pid = None  # gone (restarted?): look again next time
                 self._stop.wait(self.every)
 
 
 def cpu_share(path: Path, start: float, end: float) -> float | None:
-    """Percent of one core the broker used within [start, end], from a CpuRecorder log (None: too few samples)."""
+    """Percent of one core the broker used within [start, end], from a CpuRecorder log (None: too few samples).
+
+    Over a restart the counter starts again: only the samples of the process at `end` count."""
     samples = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
     inside = [sample for sample in samples if start <= sample["t"] <= end]
+    inside = [sample for sample in inside if sample.get("pid") == inside[-1].get("pid")] if inside else []
     if len(inside) < 2 or inside[-1]["t"] <= inside[0]["t"]:
         return None
     return 100 * (inside[-1]["cpu_s"] - inside[0]["cpu_s"]) / (inside[-1]["t"] - inside[0]["t"])

@@ -195,7 +195,7 @@ def main(argv=None) -> int:
     logger = subprocess.Popen([*sys_log, "--duration", str(args.time_limit + locust_run.GRACE)], cwd=LOADTESTING)
     pid = broker_process.listening_pid(address.port) if is_loopback(address.host) else None
     limits = broker_limits(pid, results_dir)
-    cpu = broker_process.CpuRecorder(pid, results_dir / "broker_cpu.jsonl").start() if pid else None
+    cpu = broker_process.CpuRecorder(address.port, results_dir / "broker_cpu.jsonl").start() if pid else None
     try:
         found = locust_run.run_search("mqtt_search", command, results_dir, args.time_limit)
     finally:

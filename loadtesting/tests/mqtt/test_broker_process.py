@@ -3,6 +3,8 @@
 import json
 import time
 
+import pytest
+
 from lampi_load.mqtt import broker_process
 from testing.mosquitto import Mosquitto
 from testing.ports import free_port
@@ -25,16 +27,19 @@ def test_nothing_listening_is_none():
 
 def test_cpu_share_comes_from_the_recorded_cpu_seconds(mosquitto, tmp_path):
     log = tmp_path / "cpu.jsonl"
-    recorder = broker_process.CpuRecorder(mosquitto.process.pid, log, every=0.1).start()
+    recorder = broker_process.CpuRecorder(mosquitto.port, log, every=0.1).start()
     time.sleep(0.5)
     recorder.stop()
     samples = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(samples) >= 3
+    assert {sample["pid"] for sample in samples} == {mosquitto.process.pid}
     assert 0 <= broker_process.cpu_share(log, 0, float("inf")) < 100  # an idle broker
     assert broker_process.cpu_share(log, 0, 1) is None  # no samples in that window
 
 
 def test_cpu_share_is_the_cpu_seconds_over_the_wall_seconds(tmp_path):
     log = tmp_path / "cpu.jsonl"
-    log.write_text("".join(json.dumps({"t": t, "cpu_s": cpu}) + "\n" for t, cpu in [(10, 1.0), (12, 1.5), (14, 2.0)]))
+    samples = [(10, 1, 1.0), (12, 1, 1.5), (14, 1, 2.0), (15, 2, 0.01), (17, 2, 0.21)]
+    log.write_text("".join(json.dumps({"t": t, "pid": pid, "cpu_s": cpu}) + "\n" for t, pid, cpu in samples))
     assert broker_process.cpu_share(log, 10, 14) == 25.0
+    assert broker_process.cpu_share(log, 10, 17) == pytest.approx(10.0)  # a restart: only the new process counts
