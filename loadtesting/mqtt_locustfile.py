@@ -22,7 +22,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from lampi_load.accounts import fake_device_id
 from lampi_load.mqtt import model, paho_speedups
 from lampi_load.mqtt.backoff import Backoff
-from lampi_load.mqtt.broker import BrokerAddress
+from lampi_load.mqtt.broker import BrokerAddress, source_addresses
 from lampi_load.mqtt.devices import BrokerDrops, Devices
 from lampi_load.mqtt.loop import raise_open_file_limit
 
@@ -36,6 +36,12 @@ def add_device_options(parser):
     group.add_argument("--mqtt-device-start", type=int, default=0, help="Number of the first fake device")
     group.add_argument("--mqtt-profile", choices=sorted(model.PROFILES), default="normal", help="Usage profile")
     group.add_argument("--mqtt-timeout", type=float, default=10.0, help="Seconds until an unacknowledged op fails")
+    group.add_argument(
+        "--mqtt-source-addresses",
+        default="auto",
+        help="Local addresses to spread connections over, each good for ~28,000: auto (127.0.1.1-16 for a loopback "
+        "broker, else the kernel's choice), none, or a list such as 127.0.1.1-127.0.1.8,127.0.2.1",
+    )
     group.add_argument(
         "--mqtt-drops-acceptable",
         action="store_true",
@@ -53,7 +59,8 @@ def add_device_options(parser):
 def check_setup(environment, **kwargs):
     try:
         if environment.host:
-            BrokerAddress.parse(environment.host)
+            broker = BrokerAddress.parse(environment.host)
+            source_addresses(environment.parsed_options.mqtt_source_addresses, broker.host)
         # Thousands of devices per process need paho's per-message costs cut (measured in mqtt-results.md).
         paho_speedups.install()
     except (ValueError, paho_speedups.PahoVersionError) as error:

@@ -6,6 +6,7 @@ Each run is bounded by Locust's --run-time and by the subprocess timeout.
 import contextlib
 import csv
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -59,6 +60,9 @@ def test_devices_publish_the_model_with_its_qos_and_no_failure(mosquitto, tmp_pa
     assert qos_by_kind == {"changed": {1}, "state": {2}, "bridge": {1}}
     devices = {message.topic.split("/")[1] for message in recorder.messages if message.topic.startswith("devices/")}
     assert devices == {fake_device_id(n) for n in range(50)}
+    # Spread over the loopback source addresses (auto: 127.0.1.1-16), one connection after the other.
+    sources = re.findall(r"New client connected from ([0-9.]+):\d+ as 1e", mosquitto.log.read_text())
+    assert sorted(set(sources)) == sorted(f"127.0.1.{n}" for n in range(1, 17))
     changed = json.loads(next(m.payload for m in recorder.messages if m.topic.endswith("/changed")))
     assert set(changed) == {"color", "brightness", "on", "client"}
     # Retained: each lamp's state, its clients' connection states, and its bridge's "0" after a clean stop.
@@ -198,6 +202,15 @@ def test_websockets_transport_carries_the_devices(mosquitto, tmp_path):
         recorder.wait_for(timeout=5)
     assert run.returncode == 0
     assert stats(tmp_path)[("", "Aggregated")]["Failure Count"] == "0"
+
+
+def test_bad_source_addresses_are_one_clear_line(mosquitto, tmp_path):
+    command = locust(f"mqtt://{mosquitto.host}:{mosquitto.port}", tmp_path, "-u", "1", "-t", "1s")
+    run = subprocess.run(
+        [*command, "--mqtt-source-addresses", "127.0.1.9-127.0.1.1"], capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode != 0
+    assert "mqtt_locustfile: bad --mqtt-source-addresses '127.0.1.9-127.0.1.1'" in run.stderr
 
 
 def test_a_bad_host_is_one_clear_line(tmp_path):

@@ -10,7 +10,7 @@ import gevent
 import paho.mqtt.client as mqtt
 
 from lampi_load.mqtt import paho_speedups
-from lampi_load.mqtt.broker import BrokerAddress
+from lampi_load.mqtt.broker import BrokerAddress, source_addresses
 from lampi_load.mqtt.broker_watch import DropWatch
 from lampi_load.mqtt.loop import DeviceLoop
 
@@ -38,7 +38,12 @@ class Devices:
         # The locustfile switches the speed-ups on (paho_speedups.install()); without them, paho's own client.
         client_class = paho_speedups.FastClient if paho_speedups.installed() else mqtt.Client
         self.loop = DeviceLoop(
-            address, report, timeout=options.mqtt_timeout, connect_name="[id]_broker", client_class=client_class
+            address,
+            report,
+            timeout=options.mqtt_timeout,
+            connect_name="[id]_broker",
+            client_class=client_class,
+            source_addresses=source_addresses(options.mqtt_source_addresses, address.host),
         )
         slices = options.mqtt_id_slices or options.processes or 1
         index = max(getattr(environment.runner, "worker_index", 0), 0) % slices

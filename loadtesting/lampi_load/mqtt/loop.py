@@ -13,6 +13,7 @@ at the socket write (QoS 0), PUBACK (QoS 1) or PUBCOMP (QoS 2), SUBSCRIBE at SUB
 `timeout` s fails.
 """
 
+import itertools
 import logging
 import resource
 import time
@@ -63,7 +64,7 @@ class Connection:
             self.client.ws_set_options(path=loop.address.path)
         # A LAMPI bridge's own window: at most 20 unacknowledged QoS>0 messages (mosquitto's bridge default).
         self.client.max_inflight_messages_set(20)
-        self.client.connect_async(loop.address.host, loop.address.port, keepalive)
+        self.client.connect_async(loop.address.host, loop.address.port, keepalive, bind_address=loop.next_source())
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_acknowledged
@@ -228,7 +229,8 @@ class Connection:
 class DeviceLoop:
     """The one event loop of a process: every Connection's socket in one epoll set, served by one greenlet.
 
-    `client_class` is paho's Client or a subclass (paho_speedups.FastClient); `report` is called once per operation.
+    `client_class` is paho's Client or a subclass (paho_speedups.FastClient); `report` is called once per operation;
+    `source_addresses` spread the connections over several local addresses (past one address's ~28,000 ports).
     """
 
     def __init__(
@@ -239,8 +241,11 @@ class DeviceLoop:
         timeout: float = 10.0,
         connect_name: str = "connect",
         client_class: type[mqtt.Client] = mqtt.Client,
+        source_addresses: list[str] | None = None,
     ):
         self.address = address
+        # Connections take the source addresses in turn ("": the kernel's choice), each keeping its own.
+        self._sources = itertools.cycle(source_addresses or [""])
         self.report = report
         self.timeout = timeout
         self.connect_name = connect_name
@@ -261,6 +266,10 @@ class DeviceLoop:
         connection = Connection(self, client_id, **options)
         self.connections.add(connection)
         return connection
+
+    def next_source(self) -> str:
+        """The local address the next connection binds to ("" for the kernel's choice)."""
+        return next(self._sources)
 
     def forget(self, connection: Connection) -> None:
         self.connections.discard(connection)
