@@ -6,7 +6,8 @@ announces itself, then publishes what loadtesting/mqtt-model.md says a person us
 devices of a process share one event loop (lampi_load/mqtt/loop.py, made cheaper by mqtt/paho_speedups.py). Add
 `,loadtesting/hone_in.py` to -f to let the hone-in search drive the device count. With `--processes N` each
 process takes its own slice of the device ids; workers started by hand (`--worker`) need
-`--mqtt-id-slices <number of workers>` to do the same.
+`--mqtt-id-slices <number of workers>` to do the same. Past one broker's open-file limit, `--host` takes several
+brokers, comma-separated: process i connects to broker i (modulo their number).
 """
 
 import logging
@@ -22,7 +23,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from lampi_load.accounts import fake_device_id
 from lampi_load.mqtt import model, paho_speedups
 from lampi_load.mqtt.backoff import Backoff
-from lampi_load.mqtt.broker import BrokerAddress, source_addresses
+from lampi_load.mqtt.broker import brokers, source_addresses
 from lampi_load.mqtt.devices import BrokerDrops, Devices
 from lampi_load.mqtt.loop import raise_open_file_limit
 
@@ -59,8 +60,8 @@ def add_device_options(parser):
 def check_setup(environment, **kwargs):
     try:
         if environment.host:
-            broker = BrokerAddress.parse(environment.host)
-            source_addresses(environment.parsed_options.mqtt_source_addresses, broker.host)
+            for broker in brokers(environment.host):
+                source_addresses(environment.parsed_options.mqtt_source_addresses, broker.host)
         # Thousands of devices per process need paho's per-message costs cut (measured in mqtt-results.md).
         paho_speedups.install()
     except (ValueError, paho_speedups.PahoVersionError) as error:

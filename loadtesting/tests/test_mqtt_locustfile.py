@@ -23,6 +23,7 @@ from lampi_load.accounts import fake_device_id
 from lampi_load.mqtt.backoff import Backoff
 from testing.mosquitto import Mosquitto
 from testing.mqtt_recorder import MqttRecorder
+from testing.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 LOCUST = str(Path(sys.executable).parent / "locust")
@@ -193,6 +194,21 @@ def stalled_subscriber(broker: Mosquitto):
         yield client
     finally:
         client.socket().close()
+
+
+def test_each_process_takes_its_own_broker(tmp_path):
+    with Mosquitto(tmp_path / "one") as one, Mosquitto(tmp_path / "two") as two:
+        host = f"mqtt://{one.host}:{one.port},mqtt://{two.host}:{two.port}"
+        command = locust(host, tmp_path, "-u", "4", "-r", "4", "-t", "4s", "--processes", "2")
+        # Its own master port (the forked workers connect to --master-port): never another run's master.
+        port = str(free_port())
+        command += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port]
+        run = subprocess.run([*command, "--mqtt-devices", "4"], timeout=60, cwd=REPO)
+        devices = [re.findall(r"connected from \S+ as (1e\w+)", broker.log.read_text()) for broker in (one, two)]
+    assert run.returncode == 0
+    # Two devices on each broker, each device on one only (each process has its own slice of the ids).
+    assert sorted(map(len, devices)) == [2, 2]
+    assert sorted(devices[0] + devices[1]) == [f"{fake_device_id(n)}_broker" for n in range(4)]
 
 
 def test_websockets_transport_carries_the_devices(mosquitto, tmp_path):

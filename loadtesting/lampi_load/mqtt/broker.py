@@ -31,6 +31,12 @@ class BrokerAddress:
         return cls(transport, parts.hostname, port or defaults[parts.scheme], parts.path or "/mqtt")
 
 
+def brokers(url: str) -> list[BrokerAddress]:
+    """Several brokers as one comma-separated `--host` (`mqtt://127.0.0.1:1883,mqtt://127.0.0.1:1884`): past one
+    Mosquitto's open-file limit, each generator process takes one of them in turn. Raises ValueError (one line)."""
+    return [BrokerAddress.parse(part) for part in (url or "").split(",")]
+
+
 # One source address reaches one broker port through the ephemeral port range (about 28,000 ports): past that,
 # connections need more source addresses. Loopback has all of 127.0.0.0/8.
 AUTO_LOOPBACK_SOURCES = 16

@@ -10,7 +10,7 @@ import gevent
 import paho.mqtt.client as mqtt
 
 from lampi_load.mqtt import paho_speedups
-from lampi_load.mqtt.broker import BrokerAddress, source_addresses
+from lampi_load.mqtt.broker import brokers, source_addresses
 from lampi_load.mqtt.broker_watch import DropWatch
 from lampi_load.mqtt.loop import DeviceLoop
 
@@ -34,7 +34,11 @@ class Devices:
                 context={},
             )
 
-        address = BrokerAddress.parse(environment.host)
+        slices = options.mqtt_id_slices or options.processes or 1
+        index = max(getattr(environment.runner, "worker_index", 0), 0) % slices
+        # Several brokers: process i takes broker i (modulo their number).
+        addresses = brokers(environment.host)
+        address = addresses[index % len(addresses)]
         # The locustfile switches the speed-ups on (paho_speedups.install()); without them, paho's own client.
         client_class = paho_speedups.FastClient if paho_speedups.installed() else mqtt.Client
         self.loop = DeviceLoop(
@@ -45,8 +49,6 @@ class Devices:
             client_class=client_class,
             source_addresses=source_addresses(options.mqtt_source_addresses, address.host),
         )
-        slices = options.mqtt_id_slices or options.processes or 1
-        index = max(getattr(environment.runner, "worker_index", 0), 0) % slices
         first = options.mqtt_device_start
         # Picked without replacement: two connections with one client id would keep kicking each other off.
         self.free_numbers = list(range(first + index, first + options.mqtt_devices, slices))
@@ -70,7 +72,7 @@ class Devices:
 
 
 class BrokerDrops:
-    """Each message the broker dropped becomes one Locust request of type BROKER: a failure, or with
+    """Each message a broker dropped becomes one Locust request of type BROKER: a failure, or with
     `--mqtt-drops-acceptable` a success listed under its own name (flagged, not failed)."""
 
     FAILED = "messages dropped ($SYS)"
@@ -97,8 +99,10 @@ class BrokerDrops:
                     context={},
                 )
 
+        environment.lampi_drop_watches = []
         try:
-            environment.lampi_drop_watch = DropWatch(BrokerAddress.parse(environment.host), on_dropped).start()
+            for address in brokers(environment.host):
+                environment.lampi_drop_watches.append(DropWatch(address, on_dropped).start())
         except ConnectionError as error:
             # Unwatched, a level could pass while the broker drops: that is a failure of its own.
             environment.events.request.fire(
@@ -112,9 +116,8 @@ class BrokerDrops:
 
     @classmethod
     def close(cls, environment) -> None:
-        watch = getattr(environment, "lampi_drop_watch", None)
-        if watch is not None:
-            environment.lampi_drop_watch = None
+        watches, environment.lampi_drop_watches = getattr(environment, "lampi_drop_watches", []), []
+        for watch in watches:
             watch.close()
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lampi_load.mqtt import paho_speedups
-from lampi_load.mqtt.broker import BrokerAddress, source_addresses
+from lampi_load.mqtt.broker import BrokerAddress, brokers, source_addresses
 from lampi_load.mqtt.model import PROFILES, Profile, lamp_state
 
 LOADTESTING = Path(__file__).resolve().parents[2]
@@ -56,7 +56,7 @@ from gevent import monkey; monkey.patch_all()
 import json, sys
 import gevent
 from lampi_load.mqtt import paho_speedups
-from lampi_load.mqtt.broker import BrokerAddress, source_addresses
+from lampi_load.mqtt.broker import BrokerAddress, brokers, source_addresses
 from lampi_load.mqtt.loop import DeviceLoop
 from lampi_load.mqtt.paho_speedups import FastClient, PlainSocket
 
@@ -123,6 +123,15 @@ def test_loop_under_gevent_uses_plain_tcp_sockets_and_reports_every_message_once
     # blocking handshake.
     assert result["plain"] == [True, False]
     assert "wait_for_publish() is not available" in result["refused"]
+
+
+def test_several_brokers_are_one_comma_separated_host():
+    assert brokers("mqtt://127.0.0.1:1883,127.0.0.1:1884") == [
+        BrokerAddress("tcp", "127.0.0.1", 1883),
+        BrokerAddress("tcp", "127.0.0.1", 1884),
+    ]
+    with pytest.raises(ValueError, match="bad broker address 'http://x'"):
+        brokers("mqtt://127.0.0.1:1883,http://x")
 
 
 @pytest.mark.parametrize(
