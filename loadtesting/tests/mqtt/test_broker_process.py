@@ -28,7 +28,10 @@ def test_nothing_listening_is_none():
 def test_cpu_share_comes_from_the_recorded_cpu_seconds(mosquitto, tmp_path):
     log = tmp_path / "cpu.jsonl"
     recorder = broker_process.CpuRecorder(mosquitto.port, log, every=0.1).start()
-    time.sleep(0.5)
+    # Finding the broker reads every process's descriptors: slow on a machine holding 100,000 sockets.
+    deadline = time.monotonic() + 10
+    while (not log.exists() or len(log.read_text().splitlines()) < 3) and time.monotonic() < deadline:
+        time.sleep(0.1)
     recorder.stop()
     samples = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(samples) >= 3
