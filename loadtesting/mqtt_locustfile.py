@@ -6,22 +6,25 @@ announces itself, then publishes what loadtesting/mqtt-model.md says a person us
 devices of a process share one event loop (lampi_load/mqtt/loop.py, made cheaper by mqtt/paho_speedups.py). Add
 `,loadtesting/hone_in.py` to -f to let the hone-in search drive the device count. With `--processes N` each
 process takes its own slice of the device ids; workers started by hand (`--worker`) need
-`--mqtt-id-slices <number of workers>` to do the same.
+`--mqtt-id-slices <number of workers>` to do the same. Past one broker's open-file limit, `--host` takes several
+brokers, comma-separated: process i connects to broker i (modulo their number).
 """
 
 import logging
 import random
 import sys
+import time
 
 import gevent
 from locust import User, constant, events, task
 from locust.exception import StopUser
-from locust.runners import MasterRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 from lampi_load.accounts import fake_device_id
 from lampi_load.mqtt import model, paho_speedups
-from lampi_load.mqtt.broker import BrokerAddress
-from lampi_load.mqtt.devices import Devices
+from lampi_load.mqtt.backoff import Backoff
+from lampi_load.mqtt.broker import brokers, source_addresses
+from lampi_load.mqtt.devices import BrokerDrops, Devices
 from lampi_load.mqtt.loop import raise_open_file_limit
 
 logger = logging.getLogger("lampi_load.mqtt")
@@ -35,6 +38,17 @@ def add_device_options(parser):
     group.add_argument("--mqtt-profile", choices=sorted(model.PROFILES), default="normal", help="Usage profile")
     group.add_argument("--mqtt-timeout", type=float, default=10.0, help="Seconds until an unacknowledged op fails")
     group.add_argument(
+        "--mqtt-source-addresses",
+        default="auto",
+        help="Local addresses to spread connections over, each good for ~28,000: auto (127.0.1.1-16 for a loopback "
+        "broker, else the kernel's choice), none, or a list such as 127.0.1.1-127.0.1.8,127.0.2.1",
+    )
+    group.add_argument(
+        "--mqtt-drops-acceptable",
+        action="store_true",
+        help="Messages the broker drops ($SYS/broker/publish/messages/dropped) are listed, not failures",
+    )
+    group.add_argument(
         "--mqtt-id-slices",
         type=int,
         default=0,
@@ -46,7 +60,8 @@ def add_device_options(parser):
 def check_setup(environment, **kwargs):
     try:
         if environment.host:
-            BrokerAddress.parse(environment.host)
+            for broker in brokers(environment.host):
+                source_addresses(environment.parsed_options.mqtt_source_addresses, broker.host)
         # Thousands of devices per process need paho's per-message costs cut (measured in mqtt-results.md).
         paho_speedups.install()
     except (ValueError, paho_speedups.PahoVersionError) as error:
@@ -56,17 +71,26 @@ def check_setup(environment, **kwargs):
         logger.info("open-file limit %d: this process can hold about %d devices", limit, limit - 100)
 
 
+@events.test_start.add_listener
+def watch_broker(environment, **kwargs):
+    # One watch per test, in the process that keeps the totals (the master, or the only process).
+    if not isinstance(environment.runner, WorkerRunner) and environment.host:
+        BrokerDrops.watch(environment)
+
+
 @events.test_stop.add_listener
 def close_devices(environment, **kwargs):
     Devices.close(environment)
+    BrokerDrops.close(environment)
 
 
 class LampiDevice(User):
     """One LAMPI's bridge to the cloud: connects, announces the lamp's state, then follows a person's use."""
 
     wait_time = constant(0)  # pauses happen in `use`, where a dropped connection can cut them short
-    backoff = (2.0, 30.0)
-    """First and longest pause (s) before reconnecting; each try doubles it, with jitter."""
+    backoff = (Backoff.FIRST, Backoff.LONGEST)
+    """First and longest pause (s) before reconnecting, after a failed connect or a dropped connection; each try
+    doubles it, with jitter (lampi_load/mqtt/backoff.py)."""
 
     def on_start(self):
         options = self.environment.parsed_options
@@ -80,6 +104,7 @@ class LampiDevice(User):
         self.state_topic = model.topic(model.BRIDGE_STATE[0], self.device_id)
         self.connection = self.devices.loop.connection(f"{self.device_id}_broker", clean_session=False)
         self.connection.client.will_set(self.state_topic, "0", qos=1, retain=True)
+        self.reconnect_backoff = Backoff(*self.backoff)
         self.come_online()
 
     def on_stop(self):
@@ -97,11 +122,16 @@ class LampiDevice(User):
         if self.connection.connected.is_set():
             self.connection.publish(template, model.topic(template, self.device_id, client), payload, qos, retain)
 
-    def come_online(self):
-        delay = self.backoff[0]
+    def come_online(self, after_drop: bool = False):
+        backoff = self.reconnect_backoff
+        if after_drop:
+            # A dropped device waits too: else a restarted broker meets every device at once, and two devices
+            # holding one id kick each other off as fast as the broker accepts them.
+            backoff.dropped(time.monotonic())
+            gevent.sleep(backoff.pause())
         while not (self.connection.connect() and self.connection.connected.wait(self.devices.loop.timeout)):
-            gevent.sleep(delay / 2 + random.uniform(0, delay / 2))
-            delay = min(delay * 2, self.backoff[1])
+            gevent.sleep(backoff.pause())
+        backoff.connected(time.monotonic())
         self.send(model.BRIDGE_STATE, b"1")
         for client in model.LAMP_CLIENTS:
             self.send(model.CONNECTION_STATE, b"1", client)
@@ -115,7 +145,7 @@ class LampiDevice(User):
         profile = self.profile
         pause = random.expovariate(1 / profile.pause) if profile.random_pause else profile.pause
         if self.connection.down.wait(pause):
-            self.come_online()
+            self.come_online(after_drop=True)
             return
         phone = random.random() < profile.phone_share
         client = "lamp_bt_peripheral" if phone else "lamp_ui"
@@ -126,7 +156,8 @@ class LampiDevice(User):
             messages = round(profile.drag_rate * random.uniform(*profile.drag_seconds))
         for _ in range(messages):
             self.send(model.LAMP_CHANGED, model.lamp_state(client))
-            if messages > 1:
-                gevent.sleep(1 / profile.drag_rate)
+            # A drag stops when the connection drops, so the device starts its backoff at once.
+            if messages > 1 and self.connection.down.wait(1 / profile.drag_rate):
+                break
         if phone:
             self.send(model.BLUETOOTH, model.bluetooth_state(False))

@@ -14,7 +14,8 @@ HOST = "127.0.0.1"
 class Mosquitto:
     """Runs `mosquitto -c <generated config>` as a child process; `restart()` keeps the same ports."""
 
-    def __init__(self, workdir: Path, *, persistence: bool = False):
+    def __init__(self, workdir: Path, *, persistence: bool = False, settings: dict[str, object] | None = None):
+        """`settings` are more mosquitto.conf lines (`max_queued_messages`: 10, ...), in the TCP listener's block."""
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(binary).exists():
             raise RuntimeError("mosquitto is not installed: run `make setup`")
@@ -31,6 +32,8 @@ class Mosquitto:
             "allow_anonymous true",
             f"listener {self.port} {HOST}",
             "protocol mqtt",
+            # Here, listener settings such as max_connections apply to the TCP listener; global ones anywhere.
+            *(f"{name} {value}" for name, value in (settings or {}).items()),
             f"listener {self.ws_port} {HOST}",
             "protocol websockets",
             "sys_interval 1",

@@ -3,19 +3,27 @@
 Each run is bounded by Locust's --run-time and by the subprocess timeout.
 """
 
+import contextlib
 import csv
 import json
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
+import paho.mqtt.publish as publish
 import paho.mqtt.subscribe as subscribe
 import pytest
 
 from lampi_load.accounts import fake_device_id
+from lampi_load.mqtt.backoff import Backoff
+from testing.mosquitto import Mosquitto
 from testing.mqtt_recorder import MqttRecorder
+from testing.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 LOCUST = str(Path(sys.executable).parent / "locust")
@@ -53,6 +61,9 @@ def test_devices_publish_the_model_with_its_qos_and_no_failure(mosquitto, tmp_pa
     assert qos_by_kind == {"changed": {1}, "state": {2}, "bridge": {1}}
     devices = {message.topic.split("/")[1] for message in recorder.messages if message.topic.startswith("devices/")}
     assert devices == {fake_device_id(n) for n in range(50)}
+    # Spread over the loopback source addresses (auto: 127.0.1.1-16), one connection after the other.
+    sources = re.findall(r"New client connected from ([0-9.]+):\d+ as 1e", mosquitto.log.read_text())
+    assert sorted(set(sources)) == sorted(f"127.0.1.{n}" for n in range(1, 17))
     changed = json.loads(next(m.payload for m in recorder.messages if m.topic.endswith("/changed")))
     assert set(changed) == {"color", "brightness", "on", "client"}
     # Retained: each lamp's state, its clients' connection states, and its bridge's "0" after a clean stop.
@@ -78,21 +89,126 @@ def test_a_killed_device_leaves_its_last_will(mosquitto, tmp_path):
     assert retained(mosquitto, topic, 1).payload == b"0"
 
 
-def test_a_broker_restart_fails_connections_and_devices_come_back(mosquitto, tmp_path):
+def test_a_broker_restart_fails_connections_and_every_device_comes_back_within_the_backoff(mosquitto, tmp_path):
     command = locust(f"mqtt://127.0.0.1:{mosquitto.port}", tmp_path, "-u", "20", "-r", "20", "-t", "25s")
     process = subprocess.Popen([*command, "--mqtt-profile", "worst", "--mqtt-devices", "20"], cwd=REPO)
     try:
         time.sleep(6)
+        stopped = time.monotonic()
         mosquitto.restart(downtime=3)
-        with MqttRecorder(mosquitto.host, mosquitto.port, ["devices/+/lamp/changed"]) as recorder:
-            recorder.wait_for(timeout=15)
+        back = time.monotonic()
+        # The broker kept nothing (no persistence): each bridge's retained "1" now is its reconnection.
+        with MqttRecorder(mosquitto.host, mosquitto.port, ["$SYS/broker/connection/+/state"]) as recorder:
+            bound = Backoff().bound(back - stopped)
+            recorder.wait_for(lambda message: len(online(recorder)) == 20, timeout=bound + 5)
+            came_back = time.monotonic()
     finally:
         process.wait(timeout=60)
     assert process.returncode == 1  # Locust's exit code when anything failed
+    # Within the backoff's bound of the broker's return (plus a CONNACK's and the recorder's own latency).
+    assert came_back - back < bound + 2
     rows = stats(tmp_path)
     assert int(rows[("DISCONNECT", "[id]_broker")]["Failure Count"]) == 20
     reconnects = rows[("CONNECT", "[id]_broker")]
     assert int(reconnects["Request Count"]) - int(reconnects["Failure Count"]) == 40
+    # Refused while the broker was away: each device tried at least once, and no device stormed it (a try every
+    # 1-2 s at the fastest: at most 3 in about 4 s of outage).
+    assert 20 <= int(reconnects["Failure Count"]) <= 20 * 3
+
+
+def test_a_kicked_device_waits_its_backoff_before_reconnecting(mosquitto, tmp_path):
+    device = fake_device_id(0)
+    with MqttRecorder(mosquitto.host, mosquitto.port, [f"$SYS/broker/connection/{device}_broker/state"]) as recorder:
+        command = locust(f"mqtt://127.0.0.1:{mosquitto.port}", tmp_path, "-u", "1", "-t", "12s")
+        process = subprocess.Popen([*command, "--mqtt-devices", "1"], cwd=REPO)
+        try:
+            recorder.wait_for(lambda message: message.payload == b"1", timeout=20)
+            # Another client takes the device's id (and leaves): the broker closes the device's connection.
+            kicked = time.monotonic()
+            publish.single("thief", b"", hostname=mosquitto.host, port=mosquitto.port, client_id=f"{device}_broker")
+            left = time.monotonic()
+            back = recorder.wait_for(lambda message: message.payload == b"1" and message.timestamp > left, 10)
+        finally:
+            process.wait(timeout=30)
+    first_pause = Backoff().first  # the locustfile's devices use the defaults
+    assert first_pause / 2 <= back.timestamp - kicked < first_pause + 1
+
+
+def online(recorder: MqttRecorder) -> set[str]:
+    return {message.topic for message in recorder.messages if message.payload == b"1"}
+
+
+@pytest.mark.parametrize("accepted", [False, True], ids=["failed", "flagged"])
+def test_messages_the_broker_drops_fail_the_run_with_its_own_figure(tmp_path, accepted):
+    # A site daemon that subscribed at QoS 1 and stopped reading: the broker queues 10 for it, then drops. The
+    # devices get every PUBACK; only $SYS says what was lost.
+    with Mosquitto(tmp_path / "broker", settings={"max_queued_messages": 10}) as broker, stalled_subscriber(broker):
+        command = locust(f"mqtt://{broker.host}:{broker.port}", tmp_path, "-u", "10", "-r", "10", "-t", "6s")
+        flag = ["--mqtt-drops-acceptable"] if accepted else []
+        run = subprocess.run([*command, "--mqtt-profile", "worst", "--mqtt-devices", "10", *flag], timeout=60, cwd=REPO)
+        time.sleep(1.5)  # the broker's last $SYS update (sys_interval 1)
+        dropped = int(retained(broker, "$SYS/broker/publish/messages/dropped", 1).payload)
+    rows = stats(tmp_path)
+    row = rows[("BROKER", "messages dropped ($SYS, accepted)" if accepted else "messages dropped ($SYS)")]
+    counted = int(row["Request Count"])
+    # Every drop the broker reported while the test ran; the last second's may come after Locust stopped.
+    assert 0 < counted <= dropped
+    assert counted >= dropped - 20 * 10 * 1.5  # at most the devices' last 1.5 s of messages
+    if accepted:
+        assert run.returncode == 0
+        assert rows[("", "Aggregated")]["Failure Count"] == "0"
+    else:
+        assert run.returncode == 1
+        assert int(row["Failure Count"]) == counted
+        assert int(rows[("", "Aggregated")]["Failure Count"]) == counted
+
+
+def test_connections_the_broker_refuses_fail_at_once(tmp_path):
+    # Past max_connections Mosquitto closes the socket before CONNACK (and logs "denied"): no 10 s timeout wait.
+    with Mosquitto(tmp_path / "broker", settings={"max_connections": 5}) as broker:
+        command = locust(f"mqtt://{broker.host}:{broker.port}", tmp_path, "-u", "8", "-r", "8", "-t", "4s")
+        run = subprocess.run([*command, "--mqtt-devices", "8"], timeout=60, cwd=REPO)
+        denied = broker.log.read_text().count("denied: max_connections exceeded")
+    assert run.returncode == 1
+    connects = stats(tmp_path)[("CONNECT", "[id]_broker")]
+    # Mosquitto lets max_connections + 1 in (the drop watch and five devices): the other three are refused, each
+    # once in 4 s (a refused device waits out its timeout and then its backoff).
+    assert int(connects["Failure Count"]) == denied == 3
+    errors = (tmp_path / "run_failures.csv").read_text()
+    assert "closed by the broker before CONNACK" in errors
+
+
+@contextlib.contextmanager
+def stalled_subscriber(broker: Mosquitto):
+    """A client subscribed to every device's messages at QoS 1 that never reads a message."""
+    subscribed = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="stalled-site-daemon")
+    client.on_subscribe = lambda *args: subscribed.set()
+    client.connect(broker.host, broker.port)
+    client.subscribe("devices/#", qos=1)
+    deadline = time.monotonic() + 10
+    while not subscribed.is_set() and time.monotonic() < deadline:
+        client.loop(0.1)
+    assert subscribed.is_set(), "the stalled subscriber got no SUBACK within 10 s"
+    try:
+        yield client
+    finally:
+        client.socket().close()
+
+
+def test_each_process_takes_its_own_broker(tmp_path):
+    with Mosquitto(tmp_path / "one") as one, Mosquitto(tmp_path / "two") as two:
+        host = f"mqtt://{one.host}:{one.port},mqtt://{two.host}:{two.port}"
+        command = locust(host, tmp_path, "-u", "4", "-r", "4", "-t", "4s", "--processes", "2")
+        # Its own master port (the forked workers connect to --master-port): never another run's master.
+        port = str(free_port())
+        command += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port]
+        run = subprocess.run([*command, "--mqtt-devices", "4"], timeout=60, cwd=REPO)
+        devices = [re.findall(r"connected from \S+ as (1e\w+)", broker.log.read_text()) for broker in (one, two)]
+    assert run.returncode == 0
+    # Two devices on each broker, each device on one only (each process has its own slice of the ids).
+    assert sorted(map(len, devices)) == [2, 2]
+    assert sorted(devices[0] + devices[1]) == [f"{fake_device_id(n)}_broker" for n in range(4)]
 
 
 def test_websockets_transport_carries_the_devices(mosquitto, tmp_path):
@@ -102,6 +218,15 @@ def test_websockets_transport_carries_the_devices(mosquitto, tmp_path):
         recorder.wait_for(timeout=5)
     assert run.returncode == 0
     assert stats(tmp_path)[("", "Aggregated")]["Failure Count"] == "0"
+
+
+def test_bad_source_addresses_are_one_clear_line(mosquitto, tmp_path):
+    command = locust(f"mqtt://{mosquitto.host}:{mosquitto.port}", tmp_path, "-u", "1", "-t", "1s")
+    run = subprocess.run(
+        [*command, "--mqtt-source-addresses", "127.0.1.9-127.0.1.1"], capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode != 0
+    assert "mqtt_locustfile: bad --mqtt-source-addresses '127.0.1.9-127.0.1.1'" in run.stderr
 
 
 def test_a_bad_host_is_one_clear_line(tmp_path):

@@ -1,5 +1,6 @@
 """What the LAMPI devices of one Locust process share, kept on Locust's environment: the event loop, the device
-ids not in use, and a watch on the generator's own load."""
+ids not in use, a watch on the generator's own load, and (in the process that keeps the totals) a watch on the
+messages the broker dropped."""
 
 import logging
 import random
@@ -9,7 +10,8 @@ import gevent
 import paho.mqtt.client as mqtt
 
 from lampi_load.mqtt import paho_speedups
-from lampi_load.mqtt.broker import BrokerAddress
+from lampi_load.mqtt.broker import brokers, source_addresses
+from lampi_load.mqtt.broker_watch import DropWatch
 from lampi_load.mqtt.loop import DeviceLoop
 
 logger = logging.getLogger("lampi_load.mqtt")
@@ -32,14 +34,21 @@ class Devices:
                 context={},
             )
 
-        address = BrokerAddress.parse(environment.host)
+        slices = options.mqtt_id_slices or options.processes or 1
+        index = max(getattr(environment.runner, "worker_index", 0), 0) % slices
+        # Several brokers: process i takes broker i (modulo their number).
+        addresses = brokers(environment.host)
+        address = addresses[index % len(addresses)]
         # The locustfile switches the speed-ups on (paho_speedups.install()); without them, paho's own client.
         client_class = paho_speedups.FastClient if paho_speedups.installed() else mqtt.Client
         self.loop = DeviceLoop(
-            address, report, timeout=options.mqtt_timeout, connect_name="[id]_broker", client_class=client_class
+            address,
+            report,
+            timeout=options.mqtt_timeout,
+            connect_name="[id]_broker",
+            client_class=client_class,
+            source_addresses=source_addresses(options.mqtt_source_addresses, address.host),
         )
-        slices = options.mqtt_id_slices or options.processes or 1
-        index = max(getattr(environment.runner, "worker_index", 0), 0) % slices
         first = options.mqtt_device_start
         # Picked without replacement: two connections with one client id would keep kicking each other off.
         self.free_numbers = list(range(first + index, first + options.mqtt_devices, slices))
@@ -60,6 +69,60 @@ class Devices:
             environment.lampi_devices = cls(environment)
             gevent.spawn(watch_generator, environment, environment.lampi_devices)
         return environment.lampi_devices
+
+
+class BrokerDrops:
+    """Each message a broker dropped becomes one Locust request of type BROKER: a failure, or with
+    `--mqtt-drops-acceptable` a success listed under its own name (flagged, not failed)."""
+
+    FAILED = "messages dropped ($SYS)"
+    ACCEPTED = "messages dropped ($SYS, accepted)"
+    MOST_PER_UPDATE = 100_000
+    """Events fired for one update at most (about 1 s of CPU): a level this far gone fails anyway."""
+
+    @classmethod
+    def watch(cls, environment) -> None:
+        """Starts the watch for this test (afresh if a test starts again); a watch that cannot connect fails."""
+        cls.close(environment)
+        accepted = environment.parsed_options.mqtt_drops_acceptable
+
+        def on_dropped(count: int) -> None:
+            (logger.info if accepted else logger.warning)("the broker dropped %d messages", count)
+            exception = None if accepted else BrokerDropped(f"the broker dropped messages ({DropWatch.TOPIC})")
+            for _ in range(min(count, cls.MOST_PER_UPDATE)):
+                environment.events.request.fire(
+                    request_type="BROKER",
+                    name=cls.ACCEPTED if accepted else cls.FAILED,
+                    response_time=0,
+                    response_length=0,
+                    exception=exception,
+                    context={},
+                )
+
+        environment.lampi_drop_watches = []
+        try:
+            for address in brokers(environment.host):
+                environment.lampi_drop_watches.append(DropWatch(address, on_dropped).start())
+        except ConnectionError as error:
+            # Unwatched, a level could pass while the broker drops: that is a failure of its own.
+            environment.events.request.fire(
+                request_type="BROKER",
+                name="drop watch",
+                response_time=0,
+                response_length=0,
+                exception=error,
+                context={},
+            )
+
+    @classmethod
+    def close(cls, environment) -> None:
+        watches, environment.lampi_drop_watches = getattr(environment, "lampi_drop_watches", []), []
+        for watch in watches:
+            watch.close()
+
+
+class BrokerDropped(Exception):
+    """The broker accepted a message and then dropped it (a subscriber's queue was full)."""
 
 
 def watch_generator(environment, watched: Devices, every: float = 10.0) -> None:

@@ -3,7 +3,8 @@
 paho's socket callbacks (`on_socket_open`, `on_socket_register_write`, ...) keep every client's socket in one
 epoll set, watched by gevent's hub as a single descriptor; one greenlet wakes when some socket is ready or some
 client has bytes to send, calls `loop_read`/`loop_write` on those clients (writes batched: one `loop_write` a
-pass for all that a device queued since the last) and `loop_misc` on all once a second. A QoS 0 write is
+pass for all that a device queued since the last) and `loop_misc` (paho's keepalive check) on a tenth of them
+each second, so on each once every MISC_SLICES s. A QoS 0 write is
 reported from its MQTTMessageInfo instead of paho's callback (which builds a ReasonCode and Properties per write).
 The speed-ups that reach into paho's private parts are in paho_speedups.py: pass its FastClient as `client_class`
 after `paho_speedups.install()`.
@@ -13,6 +14,7 @@ at the socket write (QoS 0), PUBACK (QoS 1) or PUBCOMP (QoS 2), SUBSCRIBE at SUB
 `timeout` s fails.
 """
 
+import itertools
 import logging
 import resource
 import time
@@ -32,6 +34,11 @@ Epoll, EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP = get_original(
     "select", ["epoll", "EPOLLIN", "EPOLLOUT", "EPOLLERR", "EPOLLHUP"]
 )
 logger = logging.getLogger("lampi_load.mqtt.loop")
+# paho's keepalive check (`loop_misc`, a PINGREQ once a connection was idle for its keepalive) on every connection
+# each second was most of an idle fleet's cost (profiled with py-spy: 15% of the generator's CPU at 10,000 devices).
+# Each connection is checked every MISC_SLICES s instead: its PINGREQ goes out at most that late, well within the
+# 1.5 keepalives Mosquitto waits (a keepalive must be at least 2 * MISC_SLICES).
+MISC_SLICES = 10
 Report = Callable[[str, str, float, int, Exception | None], None]
 
 
@@ -51,6 +58,8 @@ class Connection:
     """
 
     def __init__(self, loop: "DeviceLoop", client_id: str, *, clean_session: bool = True, keepalive: int = 60):
+        if keepalive < 2 * MISC_SLICES:
+            raise ValueError(f"keepalive {keepalive} s is too short for a check every {MISC_SLICES} s")
         self.loop = loop
         self.client_id = client_id
         self.client = loop.client_class(
@@ -63,7 +72,7 @@ class Connection:
             self.client.ws_set_options(path=loop.address.path)
         # A LAMPI bridge's own window: at most 20 unacknowledged QoS>0 messages (mosquitto's bridge default).
         self.client.max_inflight_messages_set(20)
-        self.client.connect_async(loop.address.host, loop.address.port, keepalive)
+        self.client.connect_async(loop.address.host, loop.address.port, keepalive, bind_address=loop.next_source())
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_acknowledged
@@ -164,7 +173,12 @@ class Connection:
         self._report_written()
         self.unwritten.clear()
         self.down.set()
-        if not self.closing and was_connected:
+        start, self._connect_started = self._connect_started, None
+        if start is not None and not self.closing:
+            # Closed before its CONNACK: Mosquitto refuses this way past `max_connections` (and logs "denied").
+            refused = ConnectionRefusedError(f"closed by the broker before CONNACK: {reason_code}")
+            self.loop.report("CONNECT", self.loop.connect_name, start, 0, refused)
+        elif not self.closing and was_connected:
             lost = ConnectionError(f"connection lost: {reason_code}")
             self.loop.report("DISCONNECT", self.loop.connect_name, time.perf_counter(), 0, lost)
 
@@ -223,7 +237,8 @@ class Connection:
 class DeviceLoop:
     """The one event loop of a process: every Connection's socket in one epoll set, served by one greenlet.
 
-    `client_class` is paho's Client or a subclass (paho_speedups.FastClient); `report` is called once per operation.
+    `client_class` is paho's Client or a subclass (paho_speedups.FastClient); `report` is called once per operation;
+    `source_addresses` spread the connections over several local addresses (past one address's ~28,000 ports).
     """
 
     def __init__(
@@ -234,13 +249,19 @@ class DeviceLoop:
         timeout: float = 10.0,
         connect_name: str = "connect",
         client_class: type[mqtt.Client] = mqtt.Client,
+        source_addresses: list[str] | None = None,
     ):
         self.address = address
+        # Connections take the source addresses in turn ("": the kernel's choice), each keeping its own.
+        self._sources = itertools.cycle(source_addresses or [""])
         self.report = report
         self.timeout = timeout
         self.connect_name = connect_name
         self.client_class = client_class
         self.connections: set[Connection] = set()
+        self._misc_slices: list[set[Connection]] = [set() for _ in range(MISC_SLICES)]
+        self._misc_turn = itertools.cycle(range(MISC_SLICES))
+        self._slice_of: dict[Connection, set[Connection]] = {}
         self._slowest_pass = 0.0
         self._epoll = Epoll()
         self._by_fd: dict[int, Connection] = {}
@@ -255,10 +276,18 @@ class DeviceLoop:
     def connection(self, client_id: str, **options) -> Connection:
         connection = Connection(self, client_id, **options)
         self.connections.add(connection)
+        misc_slice = min(self._misc_slices, key=len)
+        misc_slice.add(connection)
+        self._slice_of[connection] = misc_slice
         return connection
+
+    def next_source(self) -> str:
+        """The local address the next connection binds to ("" for the kernel's choice)."""
+        return next(self._sources)
 
     def forget(self, connection: Connection) -> None:
         self.connections.discard(connection)
+        self._slice_of.pop(connection, set()).discard(connection)
 
     def close(self, grace: float = 2.0) -> None:
         """Disconnects every connection cleanly, waits up to `grace` s for the sockets to close, ends the loop."""
@@ -333,7 +362,7 @@ class DeviceLoop:
                     connection.serve(mask)
             if time.monotonic() >= next_misc:
                 next_misc = time.monotonic() + 1
-                for connection in list(self.connections):
+                for connection in list(self._misc_slices[next(self._misc_turn)]):
                     if connection.client.socket() is not None:
                         connection.client.loop_misc()
                 self.expire(time.perf_counter())

@@ -6,6 +6,7 @@ Everything after `--` goes to Locust unchanged (for example `-- --hone-hold 30 -
 """
 
 import argparse
+import ipaddress
 import json
 import os
 import subprocess
@@ -15,9 +16,10 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from lampi_load.mqtt import broker_process
 from lampi_load.mqtt.broker import BrokerAddress
 from lampi_load.mqtt.model import PROFILES
-from lampi_load.mqtt.sys_log import markdown, summarise
+from lampi_load.mqtt.sys_log import DROPPED, markdown, read, summarise
 from lampi_load.reports.render import render
 from lampi_load.runs import locust_run
 
@@ -67,6 +69,90 @@ def broker_health(results_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` is this machine (so its broker process can be read from /proc)."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def broker_limits(pid: int | None, results_dir: Path) -> dict:
+    """Writes broker.json: the broker's process and limits, or why they are unknown."""
+    found = {"pid": None, "why": "the broker is not a process on this machine"} if pid is None else {}
+    if pid is not None:
+        try:
+            found = broker_process.limits(pid)
+        except OSError as error:
+            found = {"pid": pid, "why": f"cannot read /proc/{pid}: {error}"}
+    (results_dir / "broker.json").write_text(json.dumps(found, indent=2) + "\n")
+    return found
+
+
+def limit_reached(limits: dict, devices: int | None) -> str:
+    """The lowest of the broker's limits a failing level of `devices` met (within 2%, less a few for its own
+    listeners and the watches), or ""."""
+    if devices is None:
+        return ""
+    candidates = [(f"max_connections {value:,}", value) for value in limits.get("max_connections", []) if value > 0]
+    if "open_files" in limits:
+        candidates.append((f"open-file limit {limits['open_files']['soft']:,}", limits["open_files"]["soft"]))
+    met = [(value, name) for name, value in candidates if devices >= 0.98 * value - 10]
+    return min(met)[1] if met else ""  # the lowest: the one met first
+
+
+def last_before(points: list[tuple[float, float]], moment: float, default: float | None = None) -> float | None:
+    """The value a $SYS series had at `moment`: its last update until then."""
+    values = [value for t, value in points if t <= moment]
+    return values[-1] if values else default
+
+
+def broker_per_level(results_dir: Path, limits: dict) -> str:
+    """A markdown section: the broker's CPU share, heap and drops at each judged level, and the limit that ended
+    the search (if one did)."""
+    verdict = json.loads((results_dir / "verdict.json").read_text())
+    sys_log = results_dir / "sys.jsonl"
+    series = read(sys_log) if sys_log.exists() else {}
+    heap, clients = series.get("$SYS/broker/heap/current", []), series.get("$SYS/broker/clients/connected", [])
+    dropped = series.get(DROPPED, [])
+    lines = ["", "## The broker at each level", ""]
+    if limits.get("pid") is None:
+        lines += [f"Broker CPU and limits not recorded: {limits['why']}.", ""]
+    else:
+        files = limits.get("open_files", {"soft": "?", "hard": "?"})
+        per_listener = limits.get("max_connections") or "none"
+        lines += [
+            f"Broker process {limits['pid']}: open files {files['soft']} (hard {files['hard']}), "
+            f"max_connections per listener {per_listener}.",
+            "",
+        ]
+    lines += [
+        "| devices | passed | broker CPU (% of a core) | heap | heap per client | dropped |",
+        "|---|---|---|---|---|---|",
+    ]
+    for level in verdict.get("levels", []):
+        cpu = broker_process.cpu_share(results_dir / "broker_cpu.jsonl", level["start"], level["end"])
+        level_heap, level_clients = last_before(heap, level["end"]), last_before(clients, level["end"])
+        per_client = level_heap / level_clients if level_heap and level_clients else None
+        drops = last_before(dropped, level["end"], 0.0) - last_before(dropped, level["start"], 0.0)
+        cells = [
+            f"{level['users']:,}",
+            "yes" if level["passed"] else "no",
+            f"{cpu:.0f}" if cpu is not None else "?",
+            f"{level_heap:,.0f} B" if level_heap else "?",
+            f"{per_client:,.0f} B" if per_client else "?",
+            f"{drops:,.0f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    met = limit_reached(limits, verdict.get("first_failing_users"))
+    if met:
+        lines += ["", f"**The search ended at the broker's {met}.**"]
+    elif verdict.get("first_failing_users") is not None:
+        reason = verdict.get("failure_reason") or "failures"
+        lines += ["", f"No limit of the broker's was reached: the first failing level failed with {reason}."]
+    return "\n".join(lines) + "\n"
+
+
 def argument_parser() -> argparse.ArgumentParser:
     host = os.environ.get("LAMPI_MQTT_URL", "mqtt://127.0.0.1:1883")
     parser = locust_run.argument_parser(__doc__.splitlines()[0], host, "broker", 300, "mqtt")
@@ -107,16 +193,22 @@ def main(argv=None) -> int:
         str(results_dir / "sys.jsonl"),
     ]
     logger = subprocess.Popen([*sys_log, "--duration", str(args.time_limit + locust_run.GRACE)], cwd=LOADTESTING)
+    pid = broker_process.listening_pid(address.port) if is_loopback(address.host) else None
+    limits = broker_limits(pid, results_dir)
+    cpu = broker_process.CpuRecorder(address.port, results_dir / "broker_cpu.jsonl").start() if pid else None
     try:
         found = locust_run.run_search("mqtt_search", command, results_dir, args.time_limit)
     finally:
         logger.terminate()
         logger.wait(timeout=10)
+        if cpu is not None:
+            cpu.stop()
     if not found:
         return 1
     report = render(results_dir)
     with report.open("a") as handle:
         handle.write(broker_health(results_dir))
+        handle.write(broker_per_level(results_dir, limits))
     print(f"mqtt_search: report {report}")
     return 0
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lampi_load.mqtt import paho_speedups
-from lampi_load.mqtt.broker import BrokerAddress
+from lampi_load.mqtt.broker import BrokerAddress, brokers, source_addresses
 from lampi_load.mqtt.model import PROFILES, Profile, lamp_state
 
 LOADTESTING = Path(__file__).resolve().parents[2]
@@ -56,7 +56,7 @@ from gevent import monkey; monkey.patch_all()
 import json, sys
 import gevent
 from lampi_load.mqtt import paho_speedups
-from lampi_load.mqtt.broker import BrokerAddress
+from lampi_load.mqtt.broker import BrokerAddress, brokers, source_addresses
 from lampi_load.mqtt.loop import DeviceLoop
 from lampi_load.mqtt.paho_speedups import FastClient, PlainSocket
 
@@ -123,6 +123,35 @@ def test_loop_under_gevent_uses_plain_tcp_sockets_and_reports_every_message_once
     # blocking handshake.
     assert result["plain"] == [True, False]
     assert "wait_for_publish() is not available" in result["refused"]
+
+
+def test_several_brokers_are_one_comma_separated_host():
+    assert brokers("mqtt://127.0.0.1:1883,127.0.0.1:1884") == [
+        BrokerAddress("tcp", "127.0.0.1", 1883),
+        BrokerAddress("tcp", "127.0.0.1", 1884),
+    ]
+    with pytest.raises(ValueError, match="bad broker address 'http://x'"):
+        brokers("mqtt://127.0.0.1:1883,http://x")
+
+
+@pytest.mark.parametrize(
+    ("spec", "host", "expected"),
+    [
+        ("auto", "127.0.0.1", [f"127.0.1.{n}" for n in range(1, 17)]),
+        ("auto", "broker.example", []),
+        ("auto", "::1", []),
+        ("none", "127.0.0.1", []),
+        ("127.0.2.1-127.0.2.3, 127.0.3.1", "127.0.0.1", ["127.0.2.1", "127.0.2.2", "127.0.2.3", "127.0.3.1"]),
+    ],
+)
+def test_source_addresses_spread_loopback_connections_by_default(spec, host, expected):
+    assert source_addresses(spec, host) == expected
+
+
+@pytest.mark.parametrize("spec", ["127.0.2.3-127.0.2.1", "127.0.2", "127.0.0.0-127.255.255.255", ""])
+def test_bad_source_addresses_are_one_line(spec):
+    with pytest.raises(ValueError, match="bad --mqtt-source-addresses .*: use auto, none"):
+        source_addresses(spec, "127.0.0.1")
 
 
 def test_dispersion_is_one_for_single_taps_and_the_burst_for_fixed_drags():

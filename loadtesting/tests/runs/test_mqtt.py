@@ -1,11 +1,14 @@
 """The MQTT search command: its preflight, and one short real search against the fixture's broker."""
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from lampi_load.mqtt.model import PROFILES
 from lampi_load.runs import mqtt as mqtt_search
+from testing.mqtt_recorder import MqttRecorder
 
 
 def test_a_bad_host_is_one_line(capsys, tmp_path):
@@ -32,6 +35,46 @@ def test_a_short_search_writes_a_report_with_broker_health(mosquitto, tmp_path):
     assert "## Broker health ($SYS) at the moments" in report
     assert "| clients connected |" in report
     assert "python -m lampi_load.runs.mqtt --host" in (results / "command.txt").read_text()
+    # The broker's own process: its limits in the run folder, its CPU share and heap at each level.
+    assert json.loads((results / "broker.json").read_text())["pid"] == mosquitto.process.pid
+    per_level = report[report.index("## The broker at each level") :]
+    assert "| 20 | yes |" in per_level
+    assert "| ? |" not in per_level.split("| 20 | yes |")[1].splitlines()[0]
+
+
+@pytest.mark.slow
+def test_a_broker_restart_fails_its_level_and_the_search_goes_on(mosquitto, tmp_path):
+    hone = ["--hone-start-users", "10", "--hone-spawn-rate", "20", "--hone-hold", "5", "--hone-max-users", "20"]
+    root = tmp_path / "results"
+    argv = ["--host", f"mqtt://{mosquitto.host}:{mosquitto.port}", "--time-limit", "90", "--results-root", str(root)]
+    search = ThreadPoolExecutor(1).submit(mqtt_search.main, [*argv, "--", *hone, "--hone-sar", "off"])
+    # While the 20 devices (and the $SYS logger and the drop watch) are connected: restart the broker.
+    with MqttRecorder(mosquitto.host, mosquitto.port, ["$SYS/broker/clients/connected"]) as recorder:
+        recorder.wait_for(lambda message: int(message.payload) >= 22, timeout=60)
+    time.sleep(1)
+    mosquitto.restart(downtime=1)
+    assert search.result(timeout=200) == 0
+    (results,) = root.iterdir()
+    verdict = json.loads((results / "verdict.json").read_text())
+    levels = verdict["levels"]
+    failed = next(n for n, level in enumerate(levels) if not level["passed"])
+    assert levels[failed]["users"] == 20
+    assert "connection lost" in levels[failed]["reason"] or "CONNECT" in levels[failed]["reason"]
+    # The devices came back within their backoff, and the search went on to pass levels again and to converge.
+    assert any(level["passed"] for level in levels[failed + 1 :])
+    assert verdict["status"] == "converged"
+    # The broker's CPU is followed into its new process.
+    per_level = (results / "report.md").read_text().split("## The broker at each level")[1]
+    assert "| 10 | yes | ? |" not in per_level
+
+
+def test_the_verdict_names_the_broker_limit_that_ended_the_search():
+    limits = {"open_files": {"soft": 20_000, "hard": 20_000}, "max_connections": [-1]}
+    assert mqtt_search.limit_reached(limits, 19_900) == "open-file limit 20,000"
+    assert mqtt_search.limit_reached({**limits, "max_connections": [5_000]}, 5_000) == "max_connections 5,000"
+    assert mqtt_search.limit_reached({**limits, "max_connections": [19_000]}, 19_900) == "max_connections 19,000"
+    assert mqtt_search.limit_reached(limits, 1_000) == ""
+    assert mqtt_search.limit_reached({"pid": None}, 19_900) == ""
 
 
 def test_the_search_judges_throughput_with_the_profiles_rate_and_burstiness(tmp_path):
