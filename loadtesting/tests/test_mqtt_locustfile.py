@@ -143,7 +143,7 @@ def test_messages_the_broker_drops_fail_the_run_with_its_own_figure(tmp_path, ac
     # A site daemon that subscribed at QoS 1 and stopped reading: the broker queues 10 for it, then drops. The
     # devices get every PUBACK; only $SYS says what was lost.
     with Mosquitto(tmp_path / "broker", settings={"max_queued_messages": 10}) as broker, stalled_subscriber(broker):
-        command = locust(f"mqtt://{broker.host}:{broker.port}", tmp_path, "-u", "10", "-r", "10", "-t", "6s")
+        command = locust(f"mqtt://{broker.host}:{broker.port}", tmp_path, "-u", "10", "-r", "10", "-t", "10s")
         flag = ["--mqtt-drops-acceptable"] if accepted else []
         run = subprocess.run([*command, "--mqtt-profile", "worst", "--mqtt-devices", "10", *flag], timeout=60, cwd=REPO)
         time.sleep(1.5)  # the broker's last $SYS update (sys_interval 1)
@@ -151,9 +151,10 @@ def test_messages_the_broker_drops_fail_the_run_with_its_own_figure(tmp_path, ac
     rows = stats(tmp_path)
     row = rows[("BROKER", "messages dropped ($SYS, accepted)" if accepted else "messages dropped ($SYS)")]
     counted = int(row["Request Count"])
-    # Every drop the broker reported while the test ran; the last second's may come after Locust stopped.
+    # Every drop the broker reported while the test ran; the last update (sys_interval 1 s) and the users' stop may
+    # come after the watch closed: on a busy machine (CI's) that tail reached 1.5 s of the devices' messages.
     assert 0 < counted <= dropped
-    assert counted >= dropped - 20 * 10 * 1.5  # at most the devices' last 1.5 s of messages
+    assert counted >= dropped - 20 * 10 * 3  # at most the devices' last 3 s of messages, of about 10 s
     if accepted:
         assert run.returncode == 0
         assert rows[("", "Aggregated")]["Failure Count"] == "0"
