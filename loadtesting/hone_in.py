@@ -53,7 +53,8 @@ def top_failure(stats) -> str | None:
 
 
 class HoneInShape(LoadTestShape):
-    """Ramps, backs off and bisects until it knows the largest load served without error.
+    """Probes with one ramp, then tests levels until it knows the largest load served without error (see
+    `lampi_load/search/machine.py` for the level test).
 
     The shape paces the ramps itself, one second's users per tick, instead of handing Locust a whole ramp: a
     distributed master blocks in `runner.start()` until a ramp is dispatched and calls no `tick()` meanwhile,
@@ -100,10 +101,8 @@ class HoneInShape(LoadTestShape):
         rate = self.search.settings.spawn_rate
         reach = rate * min(max(now - self.last_tick, 0.0), 2.0)
         self.last_tick = now
-        if self.commanded < target:
-            self.commanded = min(float(target), self.commanded + reach)
-        else:
-            self.commanded = max(float(target), self.commanded - reach)
+        # Users start at the spawn rate; they stop at once (stopping loads nothing but the generator).
+        self.commanded = min(float(target), self.commanded + reach) if self.commanded < target else float(target)
         users = round(self.commanded)
         return users, max(rate, float(abs(users - self.runner.target_user_count or 0)), 1.0)
 

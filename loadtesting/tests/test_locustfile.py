@@ -152,14 +152,16 @@ def test_hone_in_shape_writes_a_verdict_and_report(site, tmp_path):
     results = tmp_path / "results"
     args = [
         *("--csv-full-history", "--fake-users", "20", "--hone-results-dir", str(results)),
-        *("--hone-start-users", "2", "--hone-max-users", "4", "--hone-hold", "3", "--hone-spawn-rate", "4"),
-        *("--hone-time-limit", "40", "--hone-sar", "on"),
+        *("--hone-max-users", "4", "--hone-spawn-rate", "1", "--hone-ramp", "2", "--hone-settle", "1"),
+        *("--hone-hold", "3", "--hone-time-limit", "40", "--hone-sar", "on"),
     ]
     result = locust(site, tmp_path, *args, files="locustfile.py,hone_in.py")
     verdict = json.loads((results / "verdict.json").read_text())
     assert verdict["status"] == "no-failure-up-to-max-users", result.stderr[-2000:]
     assert verdict["max_users_without_error"] == 4
-    assert [level["users"] for level in verdict["levels"]] == [2, 4]
+    # The probe ramped to the cap without a failure; the one level test there: from 2 users, up to 4, held.
+    assert verdict["probe"]["first_failure_users"] is None
+    assert [(level["users"], level["base"]) for level in verdict["levels"]] == [(4, 2)]
     assert (results / "sar-minimal.txt").read_text().count("Average:") >= 5
     assert verdict["sar"]["max_without_error"]["cpu"]
     provenance = json.loads((results / "provenance.json").read_text())
@@ -181,15 +183,19 @@ def test_hone_in_shape_reports_a_failing_level(site, tmp_path):
     # A 0.001 ms latency bound fails every level: the search must say so and stop, not loop.
     args = [
         *("--fake-users", "20", "--hone-results-dir", str(results), "--hone-max-p95-ms", "0.001"),
-        *("--hone-start-users", "2", "--hone-hold", "2", "--hone-spawn-rate", "4", "--hone-time-limit", "40"),
-        *("--hone-sar", "off"),
+        *("--hone-spawn-rate", "4", "--hone-ramp", "0.5", "--hone-settle", "1", "--hone-hold", "2"),
+        *("--hone-time-limit", "60", "--hone-sar", "off"),
     ]
     result = locust(site, tmp_path, *args, files="locustfile.py,hone_in.py")
     verdict = json.loads((results / "verdict.json").read_text())
     assert verdict["status"] == "fails-at-minimum", result.stderr[-2000:]
     assert verdict["max_users_without_error"] == 0
-    # It backs off below the first level (2 users) and finds 1 user failing as well.
-    assert [level["users"] for level in verdict["levels"]][:2] == [2, 1]
+    # The probe fails at its first response; the levels go down from below it to 1 user, failing as well.
+    assert "over the 0 ms bound" in verdict["probe"]["reason"]
+    users = [level["users"] for level in verdict["levels"]]
+    assert users[0] < verdict["probe"]["first_failure_users"] or users[0] == 1
+    assert users == sorted(users, reverse=True)
+    assert users[-1] == 1
     assert verdict["first_failing_users"] == 1
     assert "over the 0 ms bound" in verdict["failure_reason"]
 
@@ -240,7 +246,7 @@ def test_hone_in_search_keeps_its_time_limit_and_verdict_shape_distributed(site,
     results = tmp_path / "results"
     args = [
         *("--fake-users", "20", "--hone-results-dir", str(results)),
-        *("--hone-start-users", "2", "--hone-min-step", "2", "--hone-hold", "3", "--hone-spawn-rate", "4"),
+        *("--hone-spawn-rate", "2", "--hone-max-users", "1000", "--hone-settle", "1", "--hone-hold", "3"),
         *("--hone-time-limit", str(SEARCH_LIMIT), "--hone-sar", "off"),
     ]
     launched = time.time()
@@ -255,11 +261,12 @@ def test_hone_in_search_keeps_its_time_limit_and_verdict_shape_distributed(site,
     # The search's own clock, started once (a master's restart at its first spawn does not reset it).
     assert SEARCH_LIMIT <= verdict["ended_at"] - verdict["started_at"] <= 1.1 * SEARCH_LIMIT
     assert verdict["started_at"] - launched < 20, "the search started late"
-    assert result.stderr.count("holding 2 users") == 1
-    # The same shape as one process: the same levels in the same order, each passed, the same fields.
-    assert [level["users"] for level in verdict["levels"]][:2] == [2, 4]
-    assert all(level["passed"] for level in verdict["levels"])
-    assert verdict["max_users_without_error"] == verdict["levels"][-1]["users"]
+    assert result.stderr.count("probe: one ramp from 0 users") == 1
+    # The same shape as one process: the probe's ramp at 2 users/s, unbroken and cut by the time limit (a server
+    # that serves 30 users), the same fields.
+    assert verdict["probe"]["first_failure_users"] is None
+    assert verdict["probe"]["reason"] == ""
+    assert verdict["probe"]["end"] == verdict["ended_at"]
     assert set(verdict) == {*SearchVerdict().as_dict(), "settings", "sar"}
     generators = [
         name for name in json.loads((results / "provenance.json").read_text())["cpus_allowed"] if "locust" in name

@@ -26,12 +26,12 @@ def load(results_dir: Path) -> dict:
 
 def table(runs: dict[str, dict]) -> list[str]:
     """Markdown rows: max users without error, throughput and p95 there, ratio to the first run, the usable
-    maximum (p95 under the bound), and the smallest failing level with its own reason."""
+    maximum (p95 under the bound), the smallest failing level with its own reason, and the search's duration."""
     reference = next(iter(runs.values()))["max_users_without_error"] or None
     lines = [
         "| run | max users without error | x first | req/s there | p95 there | max with p95 under bound "
-        "| first failing | why it failed | status |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| first failing | why it failed | status | search time |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, verdict in runs.items():
         best = verdict.get("max_level") or {}
@@ -42,9 +42,16 @@ def table(runs: dict[str, dict]) -> list[str]:
         lines.append(
             f"| {name} | {users} | {ratio} | {best.get('rps', 0):.1f} | {fmt_ms(best.get('p95_ms'))} "
             f"| {usable_cell(verdict)} | {failing.get('users', '-')} | {(failing.get('reason') or '-')[:80]} "
-            f"| {flags} |"
+            f"| {flags} | {search_time(verdict)} |"
         )
     return lines
+
+
+def search_time(verdict: dict) -> str:
+    """How long the search took, from its own clock (seconds)."""
+    if not verdict.get("ended_at") or not verdict.get("started_at"):
+        return "-"
+    return f"{verdict['ended_at'] - verdict['started_at']:.0f} s"
 
 
 def draw(runs: dict[str, dict], path: Path) -> None:

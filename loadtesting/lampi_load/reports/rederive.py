@@ -2,52 +2,60 @@
 
     python -m lampi_load.reports.rederive loadtesting/results
 Verdicts written before the search named its failing figures from one level paired the lowest failing user count
-with the first failing level's reason. This replays each verdict.json's `levels` through the search's decisions
-(`HoneInSearch.replay`, with the run's own settings) and rewrites the derived fields: the largest passing level,
-the smallest failing level with its own reason and window, the usable maximum. The levels, the settings and the
-sar slices stay as recorded; where the failing moment moved, `sar_windows` says which levels the slices cover
-(sa.bin is not committed, so they cannot be cut again). Then every report.md beside a verdict and every
-comparison.md is written again. Re-running it changes nothing more.
+with the first failing level's reason. This derives each verdict.json's figures again from its own `levels`
+(`lampi_load.search.machine.derive`, the search's own rule, with the run's usability bound) and rewrites them: the
+largest passing level, the smallest failing level with its own reason and window, the usable maximum. The status,
+the levels, the settings and the sar slices stay as recorded; where the failing moment moved, `sar_windows` says
+which levels the slices cover (sa.bin is not committed, so they cannot be cut again). Then every report.md beside a
+verdict and every comparison.md is written again. Re-running it changes nothing more.
 """
 
 import argparse
 import json
 import re
 import sys
-from dataclasses import fields
 from pathlib import Path
 
 from lampi_load.reports import compare
 from lampi_load.reports.render import render
-from lampi_load.search.machine import HoneInSearch
+from lampi_load.search.machine import derive
 from lampi_load.search.settings import SearchSettings
-
-DERIVED = [
-    "max_users_without_error",
-    "first_failing_users",
-    "failure_reason",
-    "generator_bound",
-    "max_level",
-    "failing_level",
-    "usable_p95_ms",
-    "max_users_usable",
-    "usable_level",
-]
 
 
 def rederive(verdict: dict) -> dict:
-    """The verdict with its derived fields replayed from its levels; raises ValueError if the replay disagrees
-    with the recorded status."""
-    known = {setting.name for setting in fields(SearchSettings)}
-    settings = SearchSettings(**{name: value for name, value in verdict["settings"].items() if name in known})
-    replayed = HoneInSearch.replay(settings, verdict["levels"], verdict["status"]).as_dict()
-    if replayed["status"] != verdict["status"]:
-        raise ValueError(f"the levels end the search as {replayed['status']!r}, recorded {verdict['status']!r}")
-    updated = {**verdict, **{key: replayed[key] for key in DERIVED}}
-    if verdict.get("sar") and "sar_windows" not in verdict:
-        # The slices were cut at the moments recorded then; say so wherever they differ from the new ones.
-        updated["sar_windows"] = {moment: verdict["moments"][moment] for moment in verdict["sar"]}
-    updated["moments"] = replayed["moments"]
+    """The verdict with its figures derived again from its levels; raises KeyError if a field is missing."""
+    settings = verdict["settings"]
+    bound = settings.get("usable_p95_ms", SearchSettings.usable_p95_ms)
+    figures = derive(verdict["levels"], bound)
+    best, failing, usable = figures["max_level"], figures["failing_level"], figures["usable_level"]
+    limit = settings.get("generator_cpu_limit", SearchSettings.generator_cpu_limit)
+    if verdict["status"] == "generator-bound":
+        failing = verdict["levels"][-1]  # the level whose saturated generator ended the search
+    updated = {
+        **verdict,
+        "max_users_without_error": best["users"] if best else 0,
+        "max_level": best,
+        "first_failing_users": failing["users"] if failing else None,
+        "failure_reason": failing["reason"] if failing else "",
+        "failing_level": failing,
+        "generator_bound": verdict["status"] == "generator-bound" or bool(best and best["generator_cpu"] > limit),
+        "usable_p95_ms": bound or None,
+        "max_users_usable": (usable["users"] if usable else 0) if bound else None,
+        "usable_level": usable,
+    }
+    moments = {name: window for name, window in verdict["moments"].items() if name == "minimal"}
+    for name, level in (("max_without_error", best), ("failing", failing)):
+        if level is not None:
+            moments[name] = {"users": level["users"], "start": level["start"], "end": level["end"]}
+    updated["moments"] = moments
+    # The slices were cut at the moments recorded then; say so wherever they differ from the new ones.
+    moved = {
+        moment: verdict["moments"][moment]
+        for moment in verdict.get("sar") or {}
+        if verdict["moments"].get(moment) != moments.get(moment)
+    }
+    if moved and "sar_windows" not in verdict:
+        updated["sar_windows"] = moved
     return updated
 
 
@@ -84,8 +92,14 @@ def main(argv=None) -> int:
         except (KeyError, ValueError) as error:
             print(f"rederive: error: {path}: {error}", file=sys.stderr)
             return 1
+        if updated == verdict:
+            continue
         path.write_text(json.dumps(updated, indent=2))
-        if (path.parent / "report.md").exists():
+        if (path.parent / "sys.jsonl").exists():
+            from lampi_load.runs.mqtt import write_report  # an MQTT search's report: the broker's sections too
+
+            write_report(path.parent)
+        elif (path.parent / "report.md").exists():
             render(path.parent)
         print(f"{path}: {updated['max_users_without_error']} without error; failing {updated['first_failing_users']}")
     for comparison in sorted(args.root.rglob("comparison.md")):

@@ -178,18 +178,17 @@ def render(results_dir: Path) -> Path:
         lines += ["", "Reproduce with:", "", "```", command, "```"]
     if machine:
         lines += ["", f"Machine: {machine}"]
+    lines += ["", "## Levels", "", *level_test(verdict)]
     lines += [
-        "",
-        "## Levels",
-        "",
-        "| phase | users | requests | failures | req/s | p95 | generator CPU | result |",
+        "| phase | users | from | requests | failures | req/s | p95 | generator CPU | result |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    lines.append("|---|---|---|---|---|---|---|---|")
     for level in verdict.get("levels", []):
         result = "pass" if level["passed"] else f"fail: {level['reason']}"
         lines.append(
-            f"| {level['phase']} | {level['users']} | {level['requests']} | {level['failures']} | {level['rps']:.1f} "
-            f"| {fmt_ms(level['p95_ms'])} | {level['generator_cpu']:.0f}% | {result} |"
+            f"| {level['phase']} | {level['users']} | {level.get('base', '-')} | {level['requests']} "
+            f"| {level['failures']} | {level['rps']:.1f} | {fmt_ms(level['p95_ms'])} | {level['generator_cpu']:.0f}% "
+            f"| {result} |"
         )
     if verdict.get("sar"):
         lines += [
@@ -209,6 +208,28 @@ def render(results_dir: Path) -> Path:
     report = results_dir / "report.md"
     report.write_text("\n".join(lines) + "\n")
     return report
+
+
+def level_test(verdict: dict) -> list[str]:
+    """How the search tested its levels (from its settings), and what its probe found; nothing for verdicts written
+    before the search probed."""
+    settings, probe = verdict.get("settings", {}), verdict.get("probe")
+    if probe is None or "ramp" not in settings:
+        return []
+    rate = settings["spawn_rate"]
+    found = (
+        f"first failed at {probe['first_failure_users']} users ({probe['reason']})"
+        if probe.get("first_failure_users") is not None
+        else "reached the cap without a failure"
+    )
+    return [
+        f"Probe: one ramp from 0 users at {rate:g} users/s; it {found}. Each level of N users was then tested the "
+        f'same way whichever way the search reached it: from N - {rate * settings["ramp"]:g} users ("from", 0 at '
+        f"least; stopping users at once, starting them at {rate:g}/s), {settings['settle']:g} s unjudged there, a "
+        f"ramp to N at {rate:g} users/s and a {settings['hold']:g} s hold; the ramp and the hold are judged. req/s is "
+        "the hold's.",
+        "",
+    ]
 
 
 def fmt_ms(value) -> str:

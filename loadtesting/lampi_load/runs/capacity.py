@@ -96,17 +96,22 @@ def run(command: list, env: dict, cwd: Path = REPO) -> None:
     subprocess.run(command, env=env, cwd=cwd, check=True)
 
 
-def search(name: str, args, out: Path) -> Path:
-    """Restarts the stack as `name`, seeds it, searches it; returns the search's results folder."""
+def search(name: str, args, out: Path) -> list[Path]:
+    """Restarts the stack as `name`, seeds it, searches it `args.repeat` times one after the other; returns the
+    searches' results folders."""
     env = stack_env(name, args)
     stack_env_vars = {**env, "PYTHONPATH": str(REPO / "scripts")}
     run([sys.executable, "-m", "lampi_stack", "down"], stack_env_vars)
     run([sys.executable, "-m", "lampi_stack", "up"], stack_env_vars)
     run([sys.executable, "-m", "lampi_stack", "manage", "loadtestingdata", "--count", args.fake_users], stack_env_vars)
-    http_search = [sys.executable, "-m", "lampi_load.runs.http", "--host", args.host, "--time-limit", args.time_limit]
-    http_search += ["--name", name, "--results-root", out, "--", "--fake-users", args.fake_users, *args.locust_args]
-    run(http_search, env, cwd=LOADTESTING)
-    return max(out.glob(f"*-{name}"), key=lambda path: path.stat().st_mtime)
+    folders = []
+    for repeat in range(1, args.repeat + 1):
+        label = name if repeat == 1 else f"{name}-{repeat}"
+        http_search = [sys.executable, "-m", "lampi_load.runs.http", "--host", args.host]
+        http_search += ["--time-limit", args.time_limit, "--name", label, "--results-root", out, "--"]
+        run([*http_search, "--fake-users", args.fake_users, *args.locust_args], env, cwd=LOADTESTING)
+        folders.append(max(out.glob(f"*-{label}"), key=lambda path: path.stat().st_mtime))
+    return folders
 
 
 def main(argv=None) -> int:
@@ -123,6 +128,9 @@ def main(argv=None) -> int:
     parser.add_argument("--server-cpus", default="0" if (os.cpu_count() or 1) >= 2 else "", help="taskset list")
     parser.add_argument("--loadgen-cpus", default="1" if (os.cpu_count() or 1) >= 2 else "", help="taskset list")
     parser.add_argument("--out", type=Path, help="folder for the runs (default <results root>/<stamp>-capacity)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="searches of each configuration, one after the other (default 1)"
+    )
     parser.add_argument("locust_args", nargs="*", help="after --: passed to Locust (e.g. -- --hone-hold 20)")
     args = parser.parse_args(argv)
     names = [name.strip() for name in args.configs.split(",") if name.strip()]
@@ -130,6 +138,8 @@ def main(argv=None) -> int:
     unknown = [name for name in names if name not in CONFIGS]
     if unknown or not names:
         parser.error(f"unknown configuration {', '.join(unknown) or '(none)'}; choose from {', '.join(CONFIGS)}")
+    if not 1 <= args.repeat <= 10:
+        parser.error(f"--repeat {args.repeat}: give 1 to 10 searches per configuration")
     out = args.out.resolve() if args.out else new_run_dir("capacity")
     out.mkdir(parents=True, exist_ok=True)
     command = "python -m lampi_load.runs.capacity " + shlex.join(sys.argv[1:] if argv is None else argv)
@@ -137,7 +147,8 @@ def main(argv=None) -> int:
     results = {}
     try:
         for name in names:
-            results[name] = search(name, args, out)
+            for repeat, folder in enumerate(search(name, args, out), start=1):
+                results[name if repeat == 1 else f"{name}-{repeat}"] = folder
     except subprocess.CalledProcessError as error:
         print(f"capacity: error: {' '.join(map(str, error.cmd[:4]))}... exited {error.returncode}", file=sys.stderr)
         return 1

@@ -4,14 +4,25 @@ It knows nothing of Locust: `step(now, sample)` takes the clock and cumulative c
 count to run next, or None when done. That keeps every decision unit-testable on synthetic numbers; the Locust
 shape in `hone_in.py` only feeds it.
 
-The search: ramp up in levels that grow by `growth` (at the fixed spawn rate), hold each level for `hold`
-seconds and judge it; on the first failing level, back off to the best passing level until a whole hold passes
-with zero failures; then bisect between the best passing and the first failing level until the gap is within
-the resolution.
+The search, in two parts:
+
+1. The probe: one continuous ramp from 0 users at `spawn_rate`, as the assignment's by-hand method does, until the
+   first failure (or `max_users`). The user count at that moment, F, is an estimate, not a verdict: it was reached
+   by a ramp that never let the server settle.
+2. Levels, each tested the same way whichever way the search reaches it (the level test): the runner goes to the
+   level's base, `users - spawn_rate * ramp` users (0 at the least; at once when that means stopping users, at
+   `spawn_rate` when it means starting them), stays there `settle` seconds, ramps to the level at `spawn_rate`
+   and holds it for `hold` seconds. The level passes when nothing failed from the start of that ramp to the end
+   of the hold (nor p95 exceeded `max_p95_ms`, nor, where judged, throughput fell short). The first level is
+   `first_level_fraction * F`, then F itself; then bisection between the largest passing and the smallest failing
+   level until their gap is within the resolution (past F, steps up that double). If `usable_p95_ms` is set, the
+   same levels then bisect for the largest one that passed with p95 at or under it, seeded by where the probe's
+   p95 first crossed it.
 
 Every figure of the verdict comes from the level it names: the largest level that passed (`max_level`), the
 smallest that failed (`failing_level`, with its own reason), and the largest that passed with p95 under the
-usability bound (`usable_level`), from the same levels.
+usability bound (`usable_level`), all from the judged levels (`derive`). A level that fails at or below an earlier
+pass means the server changed (degraded): that pass no longer counts.
 """
 
 import logging
@@ -21,6 +32,9 @@ from dataclasses import asdict, dataclass, field
 from lampi_load.search.settings import SearchSettings
 
 logger = logging.getLogger("lampi_load.search.machine")
+
+MINIMAL_SECONDS = 5.0
+"""The minimal-load moment: the probe's first seconds (at most spawn_rate * 5 users)."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +51,8 @@ class Sample:
 
 @dataclass
 class Level:
-    """One judged hold: its user count, its window (wall-clock seconds) and what was seen in it."""
+    """One level test: its user count, its base, its window (wall-clock seconds, from the start of the ramp out of
+    the base to the end of the hold) and what was seen in it."""
 
     users: int
     phase: str
@@ -50,6 +65,18 @@ class Level:
     generator_cpu: float = 0.0
     passed: bool = False
     reason: str = ""
+    base: int = 0
+
+
+@dataclass
+class Probe:
+    """The continuous ramp: where the first failure (and the first p95 over the usability bound) showed."""
+
+    start: float
+    end: float = 0.0
+    first_failure_users: int | None = None
+    reason: str = ""
+    p95_over_usable_users: int | None = None
 
 
 @dataclass
@@ -66,6 +93,8 @@ class Verdict:
     usable_p95_ms: float | None = None
     max_users_usable: int | None = None
     usable_level: dict | None = None
+    usable_converged: bool | None = None
+    probe: dict | None = None
     started_at: float = 0.0
     ended_at: float = 0.0
     moments: dict = field(default_factory=dict)
@@ -75,6 +104,37 @@ class Verdict:
         return asdict(self)
 
 
+def derive(levels: list[dict], usable_p95_ms: float | None) -> dict:
+    """The verdict's figures from its judged levels (dicts, in the order judged). The latest result wins: a pass
+    stands unless a later level at or below it failed (the server degraded), a failure stands unless a later level
+    at or above it passed (it recovered). `max_level` is the largest standing pass, `failing_level` the smallest
+    standing failure (the latest of equals), `usable_level` the largest standing pass with p95 at or under
+    `usable_p95_ms` (ms; None when that is 0 or None), where any other level counts as not usable."""
+
+    def standing(good) -> tuple[dict | None, dict | None]:
+        best = worst = None
+        for index, level in enumerate(levels):
+            later = levels[index + 1 :]
+            if good(level):
+                contradicted = any(not good(other) and other["users"] <= level["users"] for other in later)
+                if not contradicted and (best is None or level["users"] >= best["users"]):
+                    best = level
+            else:
+                contradicted = any(good(other) and other["users"] >= level["users"] for other in later)
+                if not contradicted and (worst is None or level["users"] <= worst["users"]):
+                    worst = level
+        return best, worst
+
+    def usable(level) -> bool:
+        return level["passed"] and level["p95_ms"] is not None and level["p95_ms"] <= usable_p95_ms
+
+    best, failing = standing(lambda level: level["passed"])
+    figures = {"max_level": best, "failing_level": failing, "usable_level": None, "not_usable_level": None}
+    if usable_p95_ms:
+        figures["usable_level"], figures["not_usable_level"] = standing(usable)
+    return figures
+
+
 class HoneInSearch:
     """Decides the next user count from the clock and the counters; see the module docstring."""
 
@@ -82,21 +142,22 @@ class HoneInSearch:
         self.settings = settings
         self.started = now
         self.verdict = Verdict(started_at=now)
-        self.best_pass: Level | None = None
-        self.best_usable: Level | None = None
-        self.lowest_fail: Level | None = None
-        self.phase = "ramp"
-        self.target = settings.start_users
+        self.probe: Probe | None = Probe(start=now)
+        self.probe_failures: int | None = None
         self.level: Level | None = None
-        self.level_requests = 0
-        self.level_failures = 0
-        self.level_cpu = 0.0
-        self.level_p95: float | None = None
-        self.backoff_tries = 0
-        self.reached_at: float | None = None
-        self.ramp_deadline = now
-        self.going_down = False
-        self.hold_requests = 0
+        self.stage = ""
+        self.stage_since = now
+        self.deadline = now
+        self.target = settings.max_users
+        self.window_requests = self.window_failures = self.hold_requests = 0
+        self.window_cpu, self.window_p95 = 0.0, None
+        self.climb = 0
+        self.ending = "converged"
+        logger.info(
+            "probe: one ramp from 0 users at %g users/s until the first failure (at most %d users)",
+            settings.spawn_rate,
+            settings.max_users,
+        )
 
     # ------------------------------------------------------------------ driving
     def step(self, now: float, sample: Sample) -> int | None:
@@ -104,68 +165,126 @@ class HoneInSearch:
         if self.verdict.status != "running":
             return None
         if now - self.started >= self.settings.time_limit:
-            self._finish("time-limit", now, sample)
+            self._finish("time-limit", now)
             return None
-        if self.level is None:
-            self._begin_level(now, sample)
-        self._observe(sample)
-        if self.reached_at is None:
-            # The hold starts when the runner has the level's users (or should have, if a distributed runner
-            # rounds): failures while ramping up still count against the level.
-            if sample.users == self.target or now >= self.ramp_deadline:
-                self.reached_at = now
-                self.hold_requests = sample.requests
-                if self.going_down:
-                    # Failures while users are stopped belong to the level we left, not to this one.
-                    self.level.start = now
-                    self.level_requests, self.level_failures = sample.requests, sample.failures
-                    self.level_cpu, self.level_p95 = 0.0, None
-            return self.target
-        if now - self.reached_at < self.settings.hold:
-            return self.target
-        self._judge(now, sample)
+        if self.probe is not None:
+            self._probe(now, sample)
+        if self.level is not None:
+            self._test(now, sample)
         return None if self.verdict.status != "running" else self.target
 
-    # ------------------------------------------------------------------ levels
-    def _begin_level(self, now: float, sample: Sample) -> None:
-        self.level = Level(users=self.target, phase=self.phase, start=now)
-        self.level_requests, self.level_failures = sample.requests, sample.failures
-        self.level_cpu, self.level_p95 = 0.0, None
-        self.reached_at = None
-        self.going_down = self.target < sample.users
-        ramp_seconds = abs(self.target - sample.users) / self.settings.spawn_rate
-        self.ramp_deadline = now + ramp_seconds * 1.5 + 5
-        logger.info("%s: holding %d users for %.0f s", self.phase, self.target, self.settings.hold)
+    def _probe(self, now: float, sample: Sample) -> None:
+        probe = self.probe
+        if self.probe_failures is None:
+            self.probe_failures = sample.failures
+        bound = self.settings.usable_p95_ms
+        if bound and probe.p95_over_usable_users is None and sample.p95_ms is not None and sample.p95_ms > bound:
+            probe.p95_over_usable_users = sample.users
+        limit = self.settings.max_p95_ms
+        if sample.failures > self.probe_failures:
+            probe.reason = f"{sample.failures - self.probe_failures} failures" + (
+                f" ({sample.top_failure})" if sample.top_failure else ""
+            )
+        elif limit is not None and sample.p95_ms is not None and sample.p95_ms > limit:
+            probe.reason = f"p95 {sample.p95_ms:.0f} ms over the {limit:.0f} ms bound"
+        elif sample.users < self.settings.max_users:
+            return
+        probe.end = now
+        probe.first_failure_users = sample.users if probe.reason else None
+        self.verdict.probe = asdict(probe)
+        self.verdict.moments["minimal"] = {
+            "users": min(sample.users, math.ceil(self.settings.spawn_rate * MINIMAL_SECONDS)),
+            "start": probe.start,
+            "end": min(now, probe.start + MINIMAL_SECONDS),
+        }
+        self.probe = None
+        logger.info(
+            "probe: %s at %d users; level tests follow", probe.reason or "no failure up to max users", sample.users
+        )
+        if probe.first_failure_users is None:
+            self._begin_level(self.settings.max_users, "max", now, sample)
+        else:
+            first = max(1, min(math.floor(self.settings.first_level_fraction * sample.users), sample.users - 1))
+            self._begin_level(first, "first", now, sample)
 
-    def _observe(self, sample: Sample) -> None:
-        self.level_cpu = max(self.level_cpu, sample.generator_cpu)
+    # ------------------------------------------------------------------ one level test
+    def _begin_level(self, users: int, phase: str, now: float, sample: Sample) -> None:
+        base = max(0, users - round(self.settings.spawn_rate * self.settings.ramp))
+        self.level = Level(users=users, phase=phase, start=now, base=base)
+        self._go("base", base, now, sample.users)
+        logger.info(
+            "%s level %d users: from %d, settle %.0f s, hold %.0f s",
+            phase,
+            users,
+            base,
+            self.settings.settle,
+            self.settings.hold,
+        )
+
+    def _go(self, stage: str, target: int, now: float, users: int) -> None:
+        self.stage, self.stage_since, self.target = stage, now, target
+        # Stopping users is at once; starting them is at the spawn rate. A distributed runner may round its count:
+        # past this deadline the stage goes on as if reached.
+        seconds = (target - users) / self.settings.spawn_rate if target > users else 0.0
+        self.deadline = now + seconds * 1.5 + 5
+
+    def _test(self, now: float, sample: Sample) -> None:
+        level = self.level
+        if self.stage == "base" and (sample.users == self.target or now >= self.deadline):
+            self.stage, self.stage_since = "settle", now
+        if self.stage == "settle":
+            if now - self.stage_since < self.settings.settle:
+                return
+            # The level's window opens: everything from here to the end of the hold is the level's.
+            level.start = now
+            self.window_requests, self.window_failures = sample.requests, sample.failures
+            self.window_cpu, self.window_p95 = 0.0, None
+            self._go("ramp", level.users, now, sample.users)
+            return
+        if self.stage not in ("ramp", "hold"):
+            return
+        self.window_cpu = max(self.window_cpu, sample.generator_cpu)
         if sample.p95_ms is not None:
-            self.level_p95 = max(self.level_p95 or 0.0, sample.p95_ms)
+            self.window_p95 = max(self.window_p95 or 0.0, sample.p95_ms)
+        if self.stage == "ramp":
+            if sample.users == self.target or now >= self.deadline:
+                self.stage, self.stage_since = "hold", now
+                self.hold_requests = sample.requests
+            return
+        if now - self.stage_since >= self.settings.hold:
+            self._judge(now, sample)
 
     def _judge(self, now: float, sample: Sample) -> None:
         level = self.level
         level.end = now
-        level.requests = sample.requests - self.level_requests
-        level.failures = sample.failures - self.level_failures
+        level.requests = sample.requests - self.window_requests
+        level.failures = sample.failures - self.window_failures
+        hold = max(now - self.stage_since, 1e-9)
         # Throughput of the steady hold only: the ramp's partial user count would understate it.
-        level.rps = (sample.requests - self.hold_requests) / max(now - self.reached_at, 1e-9)
-        level.p95_ms = self.level_p95
-        level.generator_cpu = self.level_cpu
+        level.rps = (sample.requests - self.hold_requests) / hold
+        level.p95_ms = self.window_p95
+        level.generator_cpu = self.window_cpu
         limit = self.settings.max_p95_ms
         if level.failures:
             level.reason = f"{level.failures} failures" + (f" ({sample.top_failure})" if sample.top_failure else "")
         elif limit is not None and level.p95_ms is not None and level.p95_ms > limit:
             level.reason = f"p95 {level.p95_ms:.0f} ms over the {limit:.0f} ms bound"
-        elif self._throughput_is_judged(level, now) and level.rps < self._min_rps(level.users):
+        elif self._throughput_is_judged(level, hold) and level.rps < self._min_rps(level.users):
             level.reason = f"{level.rps:.1f}/s is under {self._min_rps(level.users):.1f}/s expected"
         level.passed = not level.reason
-        self._decide(level, now, sample)
+        self.level = None
+        self._record(level)
+        if not level.passed and level.generator_cpu > self.settings.generator_cpu_limit:
+            # A saturated generator sends late and times late: its failure is not the server's.
+            self.verdict.generator_bound = True
+            self._finish("generator-bound", now, failing=level)
+            return
+        self._next(now, sample)
 
-    def _decide(self, level: Level, now: float, sample: Sample | None) -> None:
-        """What follows from one judged level: the record, the moments, and the next target or the end."""
+    def _record(self, level: Level) -> None:
         self.verdict.levels.append(asdict(level))
         logger.info(
-            "%s %d users: %s (%d requests, %.1f req/s, p95 %s ms, generator CPU %.0f%%)",
+            "%s level %d users: %s (%d requests, %.1f req/s, p95 %s ms, generator CPU %.0f%%)",
             level.phase,
             level.users,
             "pass" if level.passed else f"FAIL: {level.reason}",
@@ -174,140 +293,120 @@ class HoneInSearch:
             f"{level.p95_ms:.0f}" if level.p95_ms is not None else "-",
             level.generator_cpu,
         )
-        if not self.verdict.moments:
-            self.verdict.moments["minimal"] = self._window(level)
-        self.level = None
-        if not level.passed and level.generator_cpu > self.settings.generator_cpu_limit:
-            # A saturated generator sends late and times late: its failure is not the server's.
-            self.verdict.generator_bound = True
-            self._finish("generator-bound", now, sample, failing=level)
-            return
-        {"ramp": self._after_ramp, "backoff": self._after_backoff, "bisect": self._after_bisect}[level.phase](
-            level, now, sample
-        )
 
-    def _throughput_is_judged(self, level: Level, now: float) -> bool:
+    def _throughput_is_judged(self, level: Level, hold: float) -> bool:
         rate = self.settings.expected_rps_per_user
         needed = self.settings.min_expected_count * max(self.settings.expected_dispersion, 1.0)
-        return bool(rate) and rate * level.users * (now - self.reached_at) >= needed
+        return bool(rate) and rate * level.users * hold >= needed
 
     def _min_rps(self, users: int) -> float:
         return self.settings.min_rps_fraction * self.settings.expected_rps_per_user * users
 
-    def _after_ramp(self, level: Level, now: float, sample: Sample) -> None:
-        if level.passed:
-            self._record_pass(level)
-            if level.users >= self.settings.max_users:
-                self._finish("no-failure-up-to-max-users", now, sample)
-                return
-            grown = max(math.ceil(level.users * self.settings.growth), level.users + self.settings.min_step)
-            self.target = min(grown, self.settings.max_users)
+    # ------------------------------------------------------------------ the next level
+    def _resolution(self, users: int) -> float:
+        return max(self.settings.resolution_users, self.settings.resolution_fraction * users)
+
+    def _next(self, now: float, sample: Sample) -> None:
+        self.ending = "converged"
+        chosen = self._next_without_error()
+        if chosen is None and self.ending != "fails-at-minimum" and self.settings.usable_p95_ms:
+            chosen = self._next_usable()
+        if chosen is None:
+            self.verdict.usable_converged = True if self.settings.usable_p95_ms else None
+            self._finish(self.ending, now)
             return
-        self._record_fail(level)
-        self._back_off(now, sample)
+        users, phase = chosen
+        self._begin_level(users, phase, now, sample)
 
-    def _after_backoff(self, level: Level, now: float, sample: Sample) -> None:
-        if level.passed:
-            self._record_pass(level)
-            self._next_bisection(now, sample)
-            return
-        self.backoff_tries += 1
-        if self.backoff_tries >= self.settings.backoff_attempts:
-            # The once-passing level keeps failing: the server degraded, so it is not a true pass any more.
-            self.lowest_fail = level
-            self.best_pass = None
-            self.backoff_tries = 0
-            self.target = level.users // 2
-            if self.target < 1:
-                self._finish("fails-at-minimum", now, sample)
-            else:
-                logger.info("backoff: %d users keeps failing; backing off to %d", level.users, self.target)
+    def _next_without_error(self) -> tuple[int, str] | None:
+        """The next level for the error-free maximum, or None when it is known (`self.ending` then says how)."""
+        figures = derive(self.verdict.levels, None)
+        low = figures["max_level"]["users"] if figures["max_level"] else None
+        high = figures["failing_level"]["users"] if figures["failing_level"] else None
+        probed = self.verdict.probe["first_failure_users"] if self.verdict.probe else None
+        if low is not None and low >= self.settings.max_users:
+            self.ending = "no-failure-up-to-max-users"
+            return None
+        if low is None:
+            if high <= 1:
+                self.ending = "fails-at-minimum"
+                return None
+            return max(1, min(math.floor(self.settings.first_level_fraction * high), high - 1)), "down"
+        if high is None:
+            if probed is not None and probed > low:
+                return min(probed, self.settings.max_users), "probed"
+            # Past the probe's estimate without a failure: steps up that double until one fails.
+            self.climb += 1
+            step = math.ceil(self._resolution(low)) * 2 ** (self.climb - 1)
+            return min(low + step, self.settings.max_users), "up"
+        if high - low <= self._resolution(low):
+            return None
+        return (low + high) // 2, "bisect"
 
-    def _after_bisect(self, level: Level, now: float, sample: Sample) -> None:
-        if level.passed:
-            self._record_pass(level)
-            self._next_bisection(now, sample)
-        else:
-            self._record_fail(level)
-            self._back_off(now, sample)
-
-    def _back_off(self, now: float, sample: Sample) -> None:
-        self.phase = "backoff"
-        self.backoff_tries = 0
-        self.target = self.best_pass.users if self.best_pass else self.lowest_fail.users // 2
-        if self.target < 1:
-            self._finish("fails-at-minimum", now, sample)
-
-    def _next_bisection(self, now: float, sample: Sample) -> None:
-        low = self.best_pass.users
-        high = self.lowest_fail.users
-        if high - low <= max(self.settings.resolution_users, self.settings.resolution_fraction * low):
-            self._finish("converged", now, sample)
-            return
-        self.phase = "bisect"
-        self.target = (low + high) // 2
-
-    def _record_pass(self, level: Level) -> None:
-        if self.best_pass is None or level.users >= self.best_pass.users:
-            self.best_pass = level
-            self.verdict.moments["max_without_error"] = self._window(level)
+    def _next_usable(self) -> tuple[int, str] | None:
         bound = self.settings.usable_p95_ms
-        usable = bound and level.p95_ms is not None and level.p95_ms <= bound
-        if usable and (self.best_usable is None or level.users >= self.best_usable.users):
-            self.best_usable = level
+        levels = self.verdict.levels
 
-    def _record_fail(self, level: Level) -> None:
-        # The smallest failing level is the one the verdict names; of equal ones, the first seen.
-        if self.lowest_fail is None or level.users < self.lowest_fail.users:
-            self.lowest_fail = level
+        figures = derive(levels, bound)
+        low = figures["usable_level"]["users"] if figures["usable_level"] else None
+        high = figures["not_usable_level"]["users"] if figures["not_usable_level"] else None
+        if high is None:
+            return None  # every level was usable: the usable maximum is the error-free one
+        seen = self.verdict.probe["p95_over_usable_users"] if self.verdict.probe else None
+        if low is None:
+            if high <= 1:
+                return None
+            guess = math.floor(self.settings.first_level_fraction * min(high, seen or high))
+            return max(1, min(guess, high - 1)), "usable"
+        if high - low <= self._resolution(low):
+            return None
+        if seen is not None and low < seen < high and not any(level["users"] == seen for level in levels):
+            return seen, "usable"  # where the probe's p95 crossed the bound: likely the other side of it
+        return (low + high) // 2, "usable"
 
-    @staticmethod
-    def _window(level: Level) -> dict:
-        return {"users": level.users, "start": level.start, "end": level.end}
-
-    @classmethod
-    def replay(cls, settings: SearchSettings, levels: list[dict], status: str) -> Verdict:
-        """The verdict the search's decisions give for already judged `levels` (a verdict.json's, in order), ended
-        with `status` if the levels do not end the search by themselves. Re-derives verdicts written before a
-        change to how a verdict is drawn from its levels."""
-        search = cls(settings, now=levels[0]["start"] if levels else 0.0)
-        for data in levels:
-            if search.verdict.status != "running":
-                raise ValueError(f"the search ends ({search.verdict.status}) before the level of {data['users']} users")
-            search.level = None
-            search._decide(Level(**data), data["end"], None)
-        if search.verdict.status == "running":
-            search._finish(status, levels[-1]["end"] if levels else 0.0, None)
-        return search.verdict
-
+    # ------------------------------------------------------------------ the end
     def stop(self, now: float) -> None:
         """Ends a search stopped from outside (the user, Locust's --run-time) with the verdict so far."""
         if self.verdict.status == "running":
-            self._finish("stopped-by-user", now, None)
+            self._finish("stopped-by-user", now)
 
-    def _finish(self, status: str, now: float, sample: Sample | None, failing: Level | None = None) -> None:
-        self.verdict.status = status
-        self.verdict.ended_at = now
-        self.verdict.max_users_without_error = self.best_pass.users if self.best_pass else 0
-        if self.best_pass is not None:
-            self.verdict.max_level = asdict(self.best_pass)
-            if self.best_pass.generator_cpu > self.settings.generator_cpu_limit:
-                self.verdict.generator_bound = True
+    def _finish(self, status: str, now: float, failing: Level | None = None) -> None:
+        verdict = self.verdict
+        if verdict.status == "running":
+            verdict.status = status
+        verdict.ended_at = now
+        if self.probe is not None:
+            self.probe.end = now
+            verdict.probe = asdict(self.probe)
+        figures = derive(verdict.levels, self.settings.usable_p95_ms)
+        best = figures["max_level"]
+        verdict.max_users_without_error = best["users"] if best else 0
+        verdict.max_level = best
+        if best is not None:
+            verdict.moments["max_without_error"] = self._window(best)
+            if best["generator_cpu"] > self.settings.generator_cpu_limit:
+                verdict.generator_bound = True
         if self.settings.usable_p95_ms:
-            self.verdict.usable_p95_ms = self.settings.usable_p95_ms
-            self.verdict.max_users_usable = self.best_usable.users if self.best_usable else 0
-            self.verdict.usable_level = asdict(self.best_usable) if self.best_usable else None
+            usable = figures["usable_level"]
+            verdict.usable_p95_ms = self.settings.usable_p95_ms
+            verdict.max_users_usable = usable["users"] if usable else 0
+            verdict.usable_level = usable
+            verdict.usable_converged = bool(verdict.usable_converged)
         # One level supplies every failing figure: its users, its reason, its window.
-        failing = failing or self.lowest_fail
+        failing = asdict(failing) if failing is not None else figures["failing_level"]
         if failing is not None:
-            self.verdict.failing_level = asdict(failing)
-            self.verdict.first_failing_users = failing.users
-            self.verdict.failure_reason = failing.reason
-            self.verdict.moments["failing"] = self._window(failing)
+            verdict.failing_level = failing
+            verdict.first_failing_users = failing["users"]
+            verdict.failure_reason = failing["reason"]
+            verdict.moments["failing"] = self._window(failing)
         logger.info(
             "search over (%s) after %.0f s: %s users without error, first failing %s",
-            status,
+            verdict.status,
             now - self.started,
-            self.verdict.max_users_without_error,
-            self.verdict.first_failing_users,
+            verdict.max_users_without_error,
+            verdict.first_failing_users,
         )
+
+    @staticmethod
+    def _window(level: dict) -> dict:
+        return {"users": level["users"], "start": level["start"], "end": level["end"]}

@@ -1,8 +1,9 @@
 """The knobs of one hone-in search, each defined once: its field, default and docstring here make its Locust
 option (`--hone-<name>`, the docstring as help) and the mapping back from the parsed options.
 
-A field whose default is None is off by default: its option takes 0 for off. `resolution_fraction` is given
-on the command line as a percentage (`--hone-resolution-pct`).
+A field whose default is None is off by default: its option takes 0 for off. `resolution_fraction` and
+`first_level_fraction` are given on the command line as percentages (`--hone-resolution-pct`,
+`--hone-first-level-pct`).
 """
 
 import ast
@@ -15,15 +16,16 @@ class SearchSettings:
     """The knobs of one search."""
 
     spawn_rate: float = 10.0
-    """Users started (or stopped) per second."""
-    start_users: int = 10
-    """Users of the first level."""
-    growth: float = 2.0
-    """Factor between ramp levels until a failure."""
-    min_step: int = 10
-    """Fewest users a ramp level adds to the one before."""
+    """Users started per second, in the probe's ramp and in each level's ramp."""
+    ramp: float = 20.0
+    """Seconds of each level's ramp: a level of N users starts from N - spawn_rate * ramp users (0 at the least)."""
+    settle: float = 10.0
+    """Seconds each level's base is held, not judged, before its ramp (the last level's queues drain)."""
     hold: float = 30.0
-    """Seconds each level is held and judged."""
+    """Seconds each level is held at its user count, after its ramp; the ramp and the hold are judged."""
+    first_level_fraction: float = field(default=0.95, metadata={"option": "first-level-pct", "scale": 100})
+    """The first level, as a percentage of the users at which the probe's ramp first failed (and each step down
+    while nothing has passed)."""
     resolution_users: int = 10
     """Stop when the gap between the best passing and the first failing level is this small."""
     resolution_fraction: float = field(default=0.05, metadata={"option": "resolution-pct", "scale": 100})
@@ -38,8 +40,6 @@ class SearchSettings:
     """Also report the largest passing level whose p95 stayed under this many ms, "usable" (0: off)."""
     generator_cpu_limit: float = 90.0
     """Generator CPU % above which a failing level is the generator's, not the server's."""
-    backoff_attempts: int = 3
-    """Failed holds at the best passing level before that level no longer counts as passing."""
     expected_rps_per_user: float | None = None
     """Requests (MQTT: messages) per second each user should make; a level whose steady throughput falls under
     min_rps_fraction of it fails even without errors (MQTT's "abnormally low")."""
@@ -74,7 +74,7 @@ def add_options(group) -> None:
         scale = setting.metadata.get("scale", 1)
         off = setting.default is None
         kind = float if off else type(setting.default)
-        default = 0 if off else setting.default * scale
+        default = 0 if off else round(setting.default * scale, 9)  # 0.9 * 100 is 90.00000000000001
         text = docs[setting.name] + (" (0: off)" if off else "")
         group.add_argument(f"--{option_name(setting)}", type=kind, default=default, help=text.replace("%", "%%"))
 

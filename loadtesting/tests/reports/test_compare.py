@@ -21,6 +21,8 @@ def results(folder, users, rps):
         "failing_level": {"users": users + 10, "reason": "3 failures (GET /: status 0)"},
         "usable_p95_ms": 1000.0,
         "max_users_usable": users,
+        "started_at": 1000.0,
+        "ended_at": 1000.0 + users,
     }
     (folder / "verdict.json").write_text(json.dumps(verdict))
     rows = [f"{1000 + t},{min(t * 10, users)},,Aggregated,{rps * t / 10},0,50,120,200\n" for t in range(12)]
@@ -37,6 +39,7 @@ def test_ratio_is_to_the_first_run_and_chart_is_drawn(tmp_path):
     assert (
         "| tuned | 900 | 4.50 | 171.0 | 120 ms | 900 (p95 <= 1000 ms) | 910 | 3 failures (GET /: status 0) |" in report
     )
+    assert "| converged | 900 s |" in report  # the search's own clock
     assert (tmp_path / "out" / "comparison.png").stat().st_size > 5_000
 
 

@@ -1,8 +1,7 @@
 """Re-deriving committed verdicts: each failing figure from the one level the verdict names, idempotently."""
 
 import json
-
-import pytest
+from pathlib import Path
 
 from lampi_load.reports import rederive
 from lampi_load.search.settings import SearchSettings
@@ -57,8 +56,9 @@ def test_every_failing_figure_comes_from_the_smallest_failing_level():
     # The slices stay as cut, and say at which level.
     assert verdict["sar_windows"]["failing"]["users"] == 40
     assert verdict["max_users_without_error"] == verdict["max_level"]["users"] == 20
-    # The usable maximum from the same levels (the default 1,000 ms bound: 20 users passed at 300 ms).
-    assert verdict["max_users_usable"] == 20
+    # The usable maximum from the same levels (the default 1,000 ms bound): 20 users passed at 300 ms, then again at
+    # 1,200 ms; the latest result stands, so 10.
+    assert verdict["max_users_usable"] == 10
 
 
 def test_re_deriving_twice_changes_nothing():
@@ -66,11 +66,14 @@ def test_re_deriving_twice_changes_nothing():
     assert rederive.rederive(json.loads(json.dumps(once))) == once
 
 
-def test_levels_that_end_the_search_otherwise_than_recorded_are_refused():
-    verdict = {**old_verdict(), "status": "time-limit"}
-    verdict["levels"] = [*verdict["levels"], level("bisect", 25, 1180)]
-    with pytest.raises(ValueError, match="before the level of 25 users"):
-        rederive.rederive(verdict)
+def test_committed_verdicts_are_already_derived_from_their_own_levels():
+    # What the committed results say is what their levels say: re-deriving them changes no figure.
+    root = Path(__file__).resolve().parents[2] / "results"
+    paths = sorted(root.rglob("verdict.json"))
+    assert paths, f"no verdict.json under {root}"
+    for path in paths:
+        verdict = json.loads(path.read_text())
+        assert rederive.rederive(verdict) == verdict, path
 
 
 def test_the_command_rewrites_verdicts_reports_and_comparisons(tmp_path):
@@ -87,5 +90,5 @@ def test_the_command_rewrites_verdicts_reports_and_comparisons(tmp_path):
     report = (run / "report.md").read_text()
     assert "First failing load: 30 users (5.0 requests/s, p95 1500 ms): 12 failures (GET /: status 502)" in report
     assert "failing load (sliced at 40 users)" in report
-    row = "| baseline | 20 | 1.00 | 5.0 | 1200 ms | 20 (p95 <= 1000 ms) | 30 | 12 failures (GET /: status 502) |"
+    row = "| baseline | 20 | 1.00 | 5.0 | 1200 ms | 10 (p95 <= 1000 ms) | 30 | 12 failures (GET /: status 502) |"
     assert row in (root / "comparison.md").read_text()

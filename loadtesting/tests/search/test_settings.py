@@ -21,23 +21,24 @@ def test_no_options_give_the_default_settings():
 def test_every_setting_has_an_option_with_its_docstring_as_help():
     options = {action.dest: action for action in parser()._actions if action.dest.startswith("hone_")}
     assert len(options) == len(fields(SearchSettings))
-    assert options["hone_spawn_rate"].help == "Users started (or stopped) per second."
+    assert options["hone_spawn_rate"].help == "Users started per second, in the probe's ramp and in each level's ramp."
     assert all(action.help for action in options.values())
     parser().format_help()  # a stray % in a docstring would break argparse's help
 
 
 def test_options_map_back_with_percentages_and_zero_as_off():
-    args = ["--hone-hold", "20", "--hone-start-users", "500", "--hone-resolution-pct", "10", "--hone-max-p95-ms", "0"]
+    args = ["--hone-hold", "20", "--hone-max-users", "500", "--hone-resolution-pct", "10", "--hone-max-p95-ms", "0"]
     settings = from_options(parser().parse_args([*args, "--hone-expected-rps-per-user", "0.5"]))
     assert settings.hold == 20.0
-    assert settings.start_users == 500
-    assert isinstance(settings.start_users, int)  # a user count, never 500.0
+    assert settings.max_users == 500
+    assert isinstance(settings.max_users, int)  # a user count, never 500.0
     assert settings.resolution_fraction == pytest.approx(0.10)
+    assert from_options(parser().parse_args([])).first_level_fraction == 0.95  # not 0.9500000000000001
     assert settings.max_p95_ms is None
     assert settings.expected_rps_per_user == 0.5
 
 
 def test_a_mistyped_value_is_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit):
-        parser().parse_args(["--hone-start-users", "many"])
-    assert "--hone-start-users: invalid int value" in capsys.readouterr().err
+        parser().parse_args(["--hone-max-users", "many"])
+    assert "--hone-max-users: invalid int value" in capsys.readouterr().err

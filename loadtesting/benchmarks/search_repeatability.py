@@ -1,0 +1,99 @@
+"""Does the hone-in search give the same answer twice, and within its time budget? Two searches of each
+configuration, one after the other on the same stack, then a table of their maxima, agreement and durations.
+
+    python loadtesting/benchmarks/search_repeatability.py                          # baseline and tuned, twice each
+    python loadtesting/benchmarks/search_repeatability.py --configs baseline --repeat 3
+Runs `lampi_load.runs.capacity --repeat N` (the local stack, server on CPU 0, Locust on CPU 1, 10 users/s; the
+stack is restarted and seeded once per configuration, not between its searches), then writes repeatability.md in
+the capacity folder and prints it. Two maxima agree when they differ by at most the search's resolution at the
+smaller one (max(10 users, 5%) by default); a search meets its budget when it converged within the target below.
+Expect about 2 x (6 + 10) minutes for the defaults on a 2-core machine; run it on a quiet machine.
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+LOADTESTING = REPO / "loadtesting"
+sys.path.insert(0, str(LOADTESTING))
+from lampi_load.results import new_run_dir  # noqa: E402
+
+BUDGET_S = {"baseline": 360, "tuned": 600}
+"""Seconds each configuration's search should converge within on a 2-core machine (issue 13's targets)."""
+
+
+def resolution(settings: dict, users: int) -> float:
+    return max(settings["resolution_users"], settings["resolution_fraction"] * users)
+
+
+def agreement(verdicts: list[dict], key: str) -> str:
+    """`yes (gap G, resolution R)` when every pair of the runs' `key` is within the resolution at the smaller."""
+    values = [verdict[key] for verdict in verdicts]
+    if any(value is None for value in values) or len(values) < 2:
+        return "-"
+    low, high = min(values), max(values)
+    allowed = resolution(verdicts[0]["settings"], low)
+    return f"{'yes' if high - low <= allowed else 'NO'} (gap {high - low}, resolution {allowed:.0f})"
+
+
+def summary(runs: dict[str, list[Path]], budgets: dict[str, int]) -> list[str]:
+    lines = [
+        "| configuration | run | max users without error | first failing | usable (p95 <= bound) | status "
+        "| search time | within budget |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    verdict_sets = {}
+    for name, folders in runs.items():
+        verdicts = [json.loads((folder / "verdict.json").read_text()) for folder in folders]
+        verdict_sets[name] = verdicts
+        budget = budgets.get(name)
+        for number, (folder, verdict) in enumerate(zip(folders, verdicts, strict=True), start=1):
+            seconds = verdict["ended_at"] - verdict["started_at"]
+            met = "-" if budget is None else ("yes" if verdict["status"] == "converged" and seconds <= budget else "NO")
+            lines.append(
+                f"| {name} | {number} (`{folder.name}`) | {verdict['max_users_without_error']} "
+                f"| {verdict['first_failing_users']} | {verdict.get('max_users_usable')} | {verdict['status']} "
+                f"| {seconds:.0f} s | {met}{f' ({budget} s)' if budget else ''} |"
+            )
+    lines += ["", "| configuration | maxima agree | usable maxima agree |", "|---|---|---|"]
+    for name, verdicts in verdict_sets.items():
+        usable = agreement(verdicts, "max_users_usable")
+        lines.append(f"| {name} | {agreement(verdicts, 'max_users_without_error')} | {usable} |")
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", default="baseline,tuned", help="capacity configurations (default baseline,tuned)")
+    parser.add_argument("--repeat", type=int, default=2, help="searches of each configuration (default 2)")
+    parser.add_argument("--fake-users", default="1000", help="fake users to seed and sign in as (default 1000)")
+    parser.add_argument("--out", type=Path, help="folder for the runs (default <results root>/<stamp>-repeatability)")
+    args = parser.parse_args(argv)
+    if not 2 <= args.repeat <= 10:
+        parser.error(f"--repeat {args.repeat}: give 2 to 10 searches per configuration")
+    names = [name.strip() for name in args.configs.split(",") if name.strip()]
+    out = args.out.resolve() if args.out else new_run_dir("repeatability")
+    runs: dict[str, list[Path]] = {}
+    for name in names:
+        # The budget is the search's own time limit: a search that has not converged by then says so.
+        limit = str(BUDGET_S.get(name, 600))
+        command = [sys.executable, "-m", "lampi_load.runs.capacity", "--configs", name, "--repeat", str(args.repeat)]
+        command += ["--time-limit", limit, "--fake-users", args.fake_users, "--out", str(out / name)]
+        if subprocess.run(command, cwd=LOADTESTING).returncode != 0:
+            print(f"search_repeatability: error: the {name} searches failed (see above)", file=sys.stderr)
+            return 1
+        runs[name] = sorted(path.parent for path in (out / name).glob("*/verdict.json"))  # stamped: in run order
+    command = "python loadtesting/benchmarks/search_repeatability.py " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
+    report = [f"# Search repeatability: {out.name}", "", "```", command, "```", "", *summary(runs, BUDGET_S), ""]
+    (out / "repeatability.md").write_text("\n".join(report))
+    print("\n".join(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
