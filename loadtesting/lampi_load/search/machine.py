@@ -306,6 +306,12 @@ class HoneInSearch:
     def _resolution(self, users: int) -> float:
         return max(self.settings.resolution_users, self.settings.resolution_fraction * users)
 
+    def _below(self, high: int, tries: int) -> int:
+        """A level under `high` while nothing has passed: just under it first (the probe is usually close), then
+        steps that double (5%, 10%, 20%, 40%, then halving), so a limit far under the estimate takes few levels."""
+        gap = min((1 - self.settings.first_level_fraction) * 2**tries, 0.5)
+        return max(1, min(math.floor((1 - gap) * high), high - 1))
+
     def _next(self, now: float, sample: Sample) -> None:
         self.ending = "converged"
         chosen = self._next_without_error()
@@ -331,7 +337,8 @@ class HoneInSearch:
             if high <= 1:
                 self.ending = "fails-at-minimum"
                 return None
-            return max(1, min(math.floor(self.settings.first_level_fraction * high), high - 1)), "down"
+            tries = sum(level["phase"] == "down" for level in self.verdict.levels)
+            return self._below(high, tries), "down"
         if high is None:
             if probed is not None and probed > low:
                 return min(probed, self.settings.max_users), "probed"
@@ -346,7 +353,6 @@ class HoneInSearch:
     def _next_usable(self) -> tuple[int, str] | None:
         bound = self.settings.usable_p95_ms
         levels = self.verdict.levels
-
         figures = derive(levels, bound)
         low = figures["usable_level"]["users"] if figures["usable_level"] else None
         high = figures["not_usable_level"]["users"] if figures["not_usable_level"] else None
@@ -356,8 +362,8 @@ class HoneInSearch:
         if low is None:
             if high <= 1:
                 return None
-            guess = math.floor(self.settings.first_level_fraction * min(high, seen or high))
-            return max(1, min(guess, high - 1)), "usable"
+            tries = sum(level["phase"] == "usable" for level in levels)
+            return self._below(min(high, seen or high) if not tries else high, tries), "usable"
         if high - low <= self._resolution(low):
             return None
         if seen is not None and low < seen < high and not any(level["users"] == seen for level in levels):

@@ -239,7 +239,9 @@ def test_the_verdict_is_derived_from_its_levels_alone(capacity, degrade_after):
 
 @pytest.mark.parametrize(
     ("capacity", "usable", "minutes"),
-    [(150, 80, 6), (1500, 700, 10)],  # the baseline stack's and the tuned one's, with the defaults
+    # The baseline stack's and the tuned one's, with the defaults; a usable maximum far under the error-free one
+    # (the baseline's p95 is over 1 s from a few users on: its logins queue) is found in time too.
+    [(150, 80, 6), (150, 4, 6), (1500, 700, 10), (1500, 60, 10)],
 )
 def test_default_settings_converge_both_maxima_within_the_budget(capacity, usable, minutes):
     # On simulated time: 10 users/s, 30 s holds, the default ramp and settle; the probe alone takes capacity / 10 s.
