@@ -20,6 +20,7 @@ from lampi_load.mqtt import broker_process
 from lampi_load.mqtt.broker import BrokerAddress
 from lampi_load.mqtt.model import PROFILES
 from lampi_load.mqtt.sys_log import DROPPED, markdown, read, summarise
+from lampi_load.reports import broker_chart
 from lampi_load.reports.render import render
 from lampi_load.runs import locust_run
 
@@ -211,10 +212,13 @@ def main(argv=None) -> int:
 
 
 def write_report(results_dir: Path) -> Path:
-    """report.md: the search's report, then the broker's $SYS health at the moments and (where broker.json was
-    recorded) the broker at each level."""
+    """report.md: the search's report, then the broker over time (broker.png), its $SYS health at the moments and
+    (where broker.json was recorded) the broker at each level."""
     report = render(results_dir)
+    broker_chart.draw(results_dir)
     with report.open("a") as handle:
+        chart = "![devices, messages/s, broker CPU and heap over time, the moments shaded](broker.png)"
+        handle.write(f"\n## The broker over time\n\n{chart}\n")
         handle.write(broker_health(results_dir))
         if (results_dir / "broker.json").exists():
             handle.write(broker_per_level(results_dir, json.loads((results_dir / "broker.json").read_text())))

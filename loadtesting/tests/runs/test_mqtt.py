@@ -34,6 +34,8 @@ def test_a_short_search_writes_a_report_with_broker_health(mosquitto, tmp_path):
     assert verdict["max_users_without_error"] == 20
     report = (results / "report.md").read_text()
     assert "## Broker health ($SYS) at the moments" in report
+    assert "![devices, messages/s, broker CPU and heap over time" in report
+    assert (results / "broker.png").stat().st_size > 10_000
     assert "| clients connected |" in report
     assert "python -m lampi_load.runs.mqtt --host" in (results / "command.txt").read_text()
     # The broker's own process: its limits in the run folder, its CPU share and heap at each level.
