@@ -47,9 +47,13 @@ def generator_cpu(runner) -> float:
     return runner.current_cpu_usage
 
 
-def top_failure(stats) -> str | None:
-    errors = sorted(stats.errors.values(), key=lambda error: error.occurrences, reverse=True)
-    return f"{errors[0].method} {errors[0].name}: {errors[0].error}"[:200] if errors else None
+def failure_causes(stats) -> dict[str, int]:
+    """Occurrences of each row of Locust's failures table, by "METHOD name: error" (so far, cumulative)."""
+    causes: dict[str, int] = {}
+    for error in stats.errors.values():
+        cause = f"{error.method} {error.name}: {error.error}"[:200]
+        causes[cause] = causes.get(cause, 0) + error.occurrences
+    return causes
 
 
 class HoneInShape(LoadTestShape):
@@ -88,7 +92,7 @@ class HoneInShape(LoadTestShape):
             users=self.runner.user_count,
             p95_ms=total.get_current_response_time_percentile(0.95) if total.num_requests else None,
             generator_cpu=generator_cpu(self.runner),
-            top_failure=top_failure(self.runner.stats),
+            errors=failure_causes(self.runner.stats),
         )
         users = self.search.step(now, sample)
         if users is None:

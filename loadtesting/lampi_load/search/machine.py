@@ -47,6 +47,23 @@ class Sample:
     p95_ms: float | None = None
     generator_cpu: float = 0.0
     top_failure: str | None = None
+    """The most frequent failure so far, where `errors` is not given."""
+    errors: dict[str, int] | None = None
+    """Cumulative occurrences of each failure cause ("GET /: status 502"), as Locust's failures table counts them:
+    a level's reason names the cause that grew most within its own window."""
+
+
+def top_cause(sample: Sample, before: dict[str, int]) -> str | None:
+    """The failure cause that grew most since `before` (a Sample's earlier `errors`)."""
+    if sample.errors is None:
+        return sample.top_failure
+    grown = {cause: count - before.get(cause, 0) for cause, count in sample.errors.items()}
+    cause, count = max(grown.items(), key=lambda item: item[1], default=(None, 0))
+    return cause if count > 0 else None
+
+
+def failures_reason(count: int, cause: str | None) -> str:
+    return f"{count} failures" + (f" ({cause})" if cause else "")
 
 
 @dataclass
@@ -151,6 +168,8 @@ class HoneInSearch:
         self.target = settings.max_users
         self.window_requests = self.window_failures = self.hold_requests = 0
         self.window_cpu, self.window_p95 = 0.0, None
+        self.probe_errors: dict[str, int] = {}
+        self.window_errors: dict[str, int] = {}
         self.climb = 0
         self.ending = "converged"
         logger.info(
@@ -176,15 +195,13 @@ class HoneInSearch:
     def _probe(self, now: float, sample: Sample) -> None:
         probe = self.probe
         if self.probe_failures is None:
-            self.probe_failures = sample.failures
+            self.probe_failures, self.probe_errors = sample.failures, dict(sample.errors or {})
         bound = self.settings.usable_p95_ms
         if bound and probe.p95_over_usable_users is None and sample.p95_ms is not None and sample.p95_ms > bound:
             probe.p95_over_usable_users = sample.users
         limit = self.settings.max_p95_ms
         if sample.failures > self.probe_failures:
-            probe.reason = f"{sample.failures - self.probe_failures} failures" + (
-                f" ({sample.top_failure})" if sample.top_failure else ""
-            )
+            probe.reason = failures_reason(sample.failures - self.probe_failures, top_cause(sample, self.probe_errors))
         elif limit is not None and sample.p95_ms is not None and sample.p95_ms > limit:
             probe.reason = f"p95 {sample.p95_ms:.0f} ms over the {limit:.0f} ms bound"
         elif sample.users < self.settings.max_users:
@@ -238,7 +255,7 @@ class HoneInSearch:
             # The level's window opens: everything from here to the end of the hold is the level's.
             level.start = now
             self.window_requests, self.window_failures = sample.requests, sample.failures
-            self.window_cpu, self.window_p95 = 0.0, None
+            self.window_cpu, self.window_p95, self.window_errors = 0.0, None, dict(sample.errors or {})
             self._go("ramp", level.users, now, sample.users)
             return
         if self.stage not in ("ramp", "hold"):
@@ -266,7 +283,7 @@ class HoneInSearch:
         level.generator_cpu = self.window_cpu
         limit = self.settings.max_p95_ms
         if level.failures:
-            level.reason = f"{level.failures} failures" + (f" ({sample.top_failure})" if sample.top_failure else "")
+            level.reason = failures_reason(level.failures, top_cause(sample, self.window_errors))
         elif limit is not None and level.p95_ms is not None and level.p95_ms > limit:
             level.reason = f"p95 {level.p95_ms:.0f} ms over the {limit:.0f} ms bound"
         elif self._throughput_is_judged(level, hold) and level.rps < self._min_rps(level.users):

@@ -252,3 +252,29 @@ def test_default_settings_converge_both_maxima_within_the_budget(capacity, usabl
     assert verdict.usable_converged
     assert verdict.max_users_without_error <= capacity < verdict.first_failing_users
     assert verdict.max_users_usable <= usable
+
+
+class TwoCauses(SyntheticRun):
+    """The probe's failures are failed logins (thousands); later ones are 502s on GET / (a few)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.causes = {"POST /login/: 502": 0, "GET /: 502": 0}
+
+    def tick(self, target):
+        before = self.failures
+        super().tick(target)
+        cause = "POST /login/: 502" if self.search.probe is not None else "GET /: 502"
+        self.causes[cause] += (self.failures - before) * (100 if cause.startswith("POST") else 1)
+
+    def sample(self):
+        return Sample(self.requests, self.failures, self.users, 50.0, 20.0, errors=dict(self.causes))
+
+
+def test_each_reason_names_the_cause_that_grew_in_its_own_window():
+    verdict = TwoCauses(FAST, capacity=100).run()
+    assert "POST /login/: 502" in verdict.probe["reason"]
+    failed = [level for level in verdict.levels if not level["passed"]]
+    assert failed
+    # The run's most frequent failure is still the probe's login, but no level saw it.
+    assert all(level["reason"] == f"{level['failures']} failures (GET /: 502)" for level in failed)
