@@ -13,11 +13,12 @@ The search, in two parts:
    level's base, `users - spawn_rate * ramp` users (0 at the least; at once when that means stopping users, at
    `spawn_rate` when it means starting them), stays there `settle` seconds, ramps to the level at `spawn_rate`
    and holds it for `hold` seconds. The level passes when nothing failed from the start of that ramp to the end
-   of the hold (nor p95 exceeded `max_p95_ms`, nor, where judged, throughput fell short). The first level is
-   `first_level_fraction * F`, then F itself; then bisection between the largest passing and the smallest failing
-   level until their gap is within the resolution (past F, steps up that double). If `usable_p95_ms` is set, the
-   same levels then bisect for the largest one that passed with p95 at or under it, seeded by where the probe's
-   p95 first crossed it.
+   of the hold (nor p95 exceeded `max_p95_ms`, nor, where judged, throughput fell short). The first level is F
+   itself; while nothing has failed (passed) yet, the next is a step up (down) of the resolution, doubling each
+   time; then bisection between the largest passing and the smallest failing level until their gap is within the
+   resolution. If `usable_p95_ms` is set, more levels then find the largest one that passed with p95 at or under
+   it, steered by the p95s measured (`_next_usable`); a time limit there leaves the error-free answer standing,
+   with `usable_converged` false.
 
 Every figure of the verdict comes from the level it names: the largest level that passed (`max_level`), the
 smallest that failed (`failing_level`, with its own reason), and the largest that passed with p95 under the
@@ -170,8 +171,8 @@ class HoneInSearch:
         self.window_cpu, self.window_p95 = 0.0, None
         self.probe_errors: dict[str, int] = {}
         self.window_errors: dict[str, int] = {}
-        self.climb = 0
         self.ending = "converged"
+        self.answered = ""
         logger.info(
             "probe: one ramp from 0 users at %g users/s until the first failure (at most %d users)",
             settings.spawn_rate,
@@ -218,11 +219,8 @@ class HoneInSearch:
         logger.info(
             "probe: %s at %d users; level tests follow", probe.reason or "no failure up to max users", sample.users
         )
-        if probe.first_failure_users is None:
-            self._begin_level(self.settings.max_users, "max", now, sample)
-        else:
-            first = max(1, min(math.floor(self.settings.first_level_fraction * sample.users), sample.users - 1))
-            self._begin_level(first, "first", now, sample)
+        # The first level is the probe's estimate itself: it fails (then steps go down) or passes (then up).
+        self._begin_level(sample.users if probe.reason else self.settings.max_users, "probed", now, sample)
 
     # ------------------------------------------------------------------ one level test
     def _begin_level(self, users: int, phase: str, now: float, sample: Sample) -> None:
@@ -323,16 +321,16 @@ class HoneInSearch:
     def _resolution(self, users: int) -> float:
         return max(self.settings.resolution_users, self.settings.resolution_fraction * users)
 
-    def _below(self, high: int, tries: int) -> int:
-        """A level under `high` while nothing has passed: just under it first (the probe is usually close), then
-        steps that double (5%, 10%, 20%, 40%, then halving), so a limit far under the estimate takes few levels."""
-        gap = min((1 - self.settings.first_level_fraction) * 2**tries, 0.5)
-        return max(1, min(math.floor((1 - gap) * high), high - 1))
+    def _step(self, users: int, tries: int) -> int:
+        """The k-th step away from `users` with nothing on that side known yet: the resolution, then doubling (so a
+        limit far from the probe's estimate takes few levels)."""
+        return math.ceil(self._resolution(users)) * 2**tries
 
     def _next(self, now: float, sample: Sample) -> None:
         self.ending = "converged"
         chosen = self._next_without_error()
         if chosen is None and self.ending != "fails-at-minimum" and self.settings.usable_p95_ms:
+            self.answered = self.ending  # the error-free maximum is known, whatever happens to the usable one
             chosen = self._next_usable()
         if chosen is None:
             self.verdict.usable_converged = True if self.settings.usable_p95_ms else None
@@ -343,10 +341,10 @@ class HoneInSearch:
 
     def _next_without_error(self) -> tuple[int, str] | None:
         """The next level for the error-free maximum, or None when it is known (`self.ending` then says how)."""
-        figures = derive(self.verdict.levels, None)
+        levels = self.verdict.levels
+        figures = derive(levels, None)
         low = figures["max_level"]["users"] if figures["max_level"] else None
         high = figures["failing_level"]["users"] if figures["failing_level"] else None
-        probed = self.verdict.probe["first_failure_users"] if self.verdict.probe else None
         if low is not None and low >= self.settings.max_users:
             self.ending = "no-failure-up-to-max-users"
             return None
@@ -354,43 +352,48 @@ class HoneInSearch:
             if high <= 1:
                 self.ending = "fails-at-minimum"
                 return None
-            tries = sum(level["phase"] == "down" for level in self.verdict.levels)
-            return self._below(high, tries), "down"
+            down = self._step(high, sum(level["phase"] == "down" for level in levels))
+            return max(1, high - down, high // 2), "down"  # never more than halving
         if high is None:
-            if probed is not None and probed > low:
-                return min(probed, self.settings.max_users), "probed"
-            # Past the probe's estimate without a failure: steps up that double until one fails.
-            self.climb += 1
-            step = math.ceil(self._resolution(low)) * 2 ** (self.climb - 1)
-            return min(low + step, self.settings.max_users), "up"
+            up = self._step(low, sum(level["phase"] == "up" for level in levels))
+            return min(low + up, self.settings.max_users), "up"
         if high - low <= self._resolution(low):
             return None
         return (low + high) // 2, "bisect"
 
     def _next_usable(self) -> tuple[int, str] | None:
+        """The next level for the usable maximum (p95 at or under the bound), or None when it is known. It steers by
+        the p95s measured: where the probe's p95 crossed the bound first, then by interpolating between the p95s of
+        the levels either side of the bound (p95 grows steeply near saturation: bisection would take twice the
+        levels), never closer than the resolution to a level already known."""
         bound = self.settings.usable_p95_ms
         levels = self.verdict.levels
         figures = derive(levels, bound)
-        low = figures["usable_level"]["users"] if figures["usable_level"] else None
-        high = figures["not_usable_level"]["users"] if figures["not_usable_level"] else None
-        if high is None:
+        below, above = figures["usable_level"], figures["not_usable_level"]
+        if above is None:
             return None  # every level was usable: the usable maximum is the error-free one
+        high = above["users"]
         seen = self.verdict.probe["p95_over_usable_users"] if self.verdict.probe else None
-        if low is None:
+        untried = seen is not None and not any(level["users"] == seen for level in levels)
+        if below is None:
             if high <= 1:
                 return None
-            if not any(level["phase"] == "usable" for level in levels):
-                return self._below(min(high, seen or high), 0), "usable"
-            # Then in proportion to how far over the bound the lowest level was (p95 grows at least as fast as
-            # the users on a saturated server): one level, not a dozen, from 3.9 s at 28 users to 7 users.
-            over = figures["not_usable_level"]["p95_ms"]
-            share = min(max(bound / over, 0.1), self.settings.first_level_fraction) if over else 0.5
+            if untried and seen < high:
+                return seen, "usable"
+            # In proportion to how far over the bound the lowest level was: one level, not a dozen, from 3.9 s at
+            # 28 users to 7 users.
+            share = min(max(bound / above["p95_ms"], 0.1), 0.95) if above["p95_ms"] else 0.5
             return max(1, min(math.floor(share * high), high - 1)), "usable"
+        low = below["users"]
         if high - low <= self._resolution(low):
             return None
-        if seen is not None and low < seen < high and not any(level["users"] == seen for level in levels):
-            return seen, "usable"  # where the probe's p95 crossed the bound: likely the other side of it
-        return (low + high) // 2, "usable"
+        if untried and low < seen < high:
+            return seen, "usable"
+        margin = math.ceil(self._resolution(low) / 2)
+        guess = (low + high) / 2
+        if below["p95_ms"] is not None and above["p95_ms"] is not None and above["p95_ms"] > below["p95_ms"]:
+            guess = low + (high - low) * (bound - below["p95_ms"]) / (above["p95_ms"] - below["p95_ms"])
+        return round(min(max(guess, low + margin), high - margin)), "usable"
 
     # ------------------------------------------------------------------ the end
     def stop(self, now: float) -> None:
@@ -401,7 +404,8 @@ class HoneInSearch:
     def _finish(self, status: str, now: float, failing: Level | None = None) -> None:
         verdict = self.verdict
         if verdict.status == "running":
-            verdict.status = status
+            # A time limit in the usable search leaves the error-free answer as found; usable_converged says the rest.
+            verdict.status = self.answered if status == "time-limit" and self.answered else status
         verdict.ended_at = now
         if self.probe is not None:
             self.probe.end = now

@@ -1,9 +1,8 @@
 """The knobs of one hone-in search, each defined once: its field, default and docstring here make its Locust
 option (`--hone-<name>`, the docstring as help) and the mapping back from the parsed options.
 
-A field whose default is None is off by default: its option takes 0 for off. `resolution_fraction` and
-`first_level_fraction` are given on the command line as percentages (`--hone-resolution-pct`,
-`--hone-first-level-pct`).
+A field whose default is None is off by default: its option takes 0 for off. `resolution_fraction` is given
+on the command line as a percentage (`--hone-resolution-pct`).
 """
 
 import ast
@@ -21,11 +20,8 @@ class SearchSettings:
     """Seconds of each level's ramp: a level of N users starts from N - spawn_rate * ramp users (0 at the least)."""
     settle: float = 10.0
     """Seconds each level's base is held, not judged, before its ramp (the last level's queues drain)."""
-    hold: float = 30.0
+    hold: float = 20.0
     """Seconds each level is held at its user count, after its ramp; the ramp and the hold are judged."""
-    first_level_fraction: float = field(default=0.95, metadata={"option": "first-level-pct", "scale": 100})
-    """The first level, as a percentage of the users at which the probe's ramp first failed (and each step down
-    while nothing has passed)."""
     resolution_users: int = 10
     """Stop when the gap between the best passing and the first failing level is this small."""
     resolution_fraction: float = field(default=0.05, metadata={"option": "resolution-pct", "scale": 100})

@@ -69,7 +69,7 @@ def test_the_probe_ramps_continuously_from_zero_until_the_first_failure():
     assert ramp == [10 * t for t in range(1, len(ramp) + 1)]  # no holds, no steps back
     assert probe["first_failure_users"] == 110  # the first tick past the capacity
     assert "failures" in probe["reason"]
-    assert verdict.levels[0]["users"] == 104  # first_level_fraction (95%) of 110
+    assert verdict.levels[0]["users"] == 110  # the probe's estimate is the first level tested
 
 
 def test_every_level_is_tested_the_same_way_whichever_way_the_search_reached_it():

@@ -33,7 +33,6 @@ def test_options_map_back_with_percentages_and_zero_as_off():
     assert settings.max_users == 500
     assert isinstance(settings.max_users, int)  # a user count, never 500.0
     assert settings.resolution_fraction == pytest.approx(0.10)
-    assert from_options(parser().parse_args([])).first_level_fraction == 0.95  # not 0.9500000000000001
     assert settings.max_p95_ms is None
     assert settings.expected_rps_per_user == 0.5
 
