@@ -39,11 +39,20 @@ def agreement(verdicts: list[dict], key: str) -> str:
     return f"{'yes' if high - low <= allowed else 'NO'} (gap {high - low}, resolution {allowed:.0f})"
 
 
+def answered_after(verdict: dict) -> str:
+    """Seconds from the search's start to the end of its last level for the error-free maximum ("-" if it did not
+    converge)."""
+    if verdict["status"] != "converged":
+        return "-"
+    levels = [level for level in verdict["levels"] if level["phase"] != "usable"]
+    return f"{levels[-1]['end'] - verdict['started_at']:.0f} s" if levels else "-"
+
+
 def summary(runs: dict[str, list[Path]], budgets: dict[str, int]) -> list[str]:
     lines = [
         "| configuration | run | max users without error | first failing | usable (p95 <= bound) | status "
-        "| search time | within budget |",
-        "|---|---|---|---|---|---|---|---|",
+        "| error-free answer after | search time | both within budget |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     verdict_sets = {}
     for name, folders in runs.items():
@@ -52,10 +61,13 @@ def summary(runs: dict[str, list[Path]], budgets: dict[str, int]) -> list[str]:
         budget = budgets.get(name)
         for number, (folder, verdict) in enumerate(zip(folders, verdicts, strict=True), start=1):
             seconds = verdict["ended_at"] - verdict["started_at"]
-            met = "-" if budget is None else ("yes" if verdict["status"] == "converged" and seconds <= budget else "NO")
+            converged = verdict["status"] == "converged" and verdict.get("usable_converged") is not False
+            met = "-" if budget is None else ("yes" if converged and seconds <= budget + 1 else "NO")
+            usable = verdict.get("max_users_usable")
+            usable = f"{usable}{'' if verdict.get('usable_converged') is not False else ' (not converged)'}"
             lines.append(
                 f"| {name} | {number} (`{folder.name}`) | {verdict['max_users_without_error']} "
-                f"| {verdict['first_failing_users']} | {verdict.get('max_users_usable')} | {verdict['status']} "
+                f"| {verdict['first_failing_users']} | {usable} | {verdict['status']} | {answered_after(verdict)} "
                 f"| {seconds:.0f} s | {met}{f' ({budget} s)' if budget else ''} |"
             )
     lines += ["", "| configuration | maxima agree | usable maxima agree |", "|---|---|---|"]
@@ -71,7 +83,28 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=2, help="searches of each configuration (default 2)")
     parser.add_argument("--fake-users", default="1000", help="fake users to seed and sign in as (default 1000)")
     parser.add_argument("--out", type=Path, help="folder for the runs (default <results root>/<stamp>-repeatability)")
+    parser.add_argument(
+        "--summarise", type=Path, metavar="FOLDER", help="only write FOLDER/repeatability.md again from its runs"
+    )
     args = parser.parse_args(argv)
+    if args.summarise:
+        found = {
+            config.name: sorted(path.parent for path in config.glob("*/verdict.json"))
+            for config in sorted(args.summarise.iterdir())
+            if config.is_dir()
+        }
+        if not any(found.values()):
+            parser.error(f"no */*/verdict.json under {args.summarise}")
+        document = (args.summarise / "repeatability.md").read_text().split("| configuration |")[0]
+        report = [
+            document.rstrip("\n"),
+            "",
+            *summary({name: runs for name, runs in found.items() if runs}, BUDGET_S),
+            "",
+        ]
+        (args.summarise / "repeatability.md").write_text("\n".join(report))
+        print("\n".join(report))
+        return 0
     if not 2 <= args.repeat <= 10:
         parser.error(f"--repeat {args.repeat}: give 2 to 10 searches per configuration")
     names = [name.strip() for name in args.configs.split(",") if name.strip()]
