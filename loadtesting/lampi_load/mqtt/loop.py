@@ -128,11 +128,14 @@ class Connection:
         self.loop.expect(self, mid, start)
 
     def disconnect(self) -> None:
-        """A clean DISCONNECT: the broker discards the last will."""
+        """A clean DISCONNECT: the broker discards the last will. What is still unacknowledged is abandoned with the
+        device, as Locust abandons a stopped user's request: never reported as a timeout 10 s later, inside
+        whatever the next level of a search is."""
         self.closing = True
         if self.client.socket() is not None:
             self.client.disconnect()
             self.write()
+        self.inflight.clear()
 
     def write(self) -> None:
         """Sends what paho queued, then reports the QoS 0 messages that went out.

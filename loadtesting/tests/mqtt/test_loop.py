@@ -82,6 +82,8 @@ leaving = fleets[0].connection("fleet-test-leaving")
 leaving.connect()
 assert leaving.connected.wait(10), "no CONNACK"
 leaving.publish("leaving", "devices/2/qos0", b"{}", 0)
+# ... and a QoS 1 message it stops before its PUBACK is read: abandoned, never a timeout.
+leaving.publish("abandoned", "devices/2/qos1", b"{}", 1)
 leaving.disconnect()
 gevent.sleep(1)
 fleets[0].expire(float("inf"))  # every deadline now: anything still unreported would fail here
@@ -106,13 +108,15 @@ def test_loop_under_gevent_uses_plain_tcp_sockets_and_reports_every_message_once
     done = subprocess.run(script, capture_output=True, text=True, timeout=60, cwd=LOADTESTING)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    published = sorted(report for report in result["reports"] if report[0] == "PUBLISH")
+    assert not [report for report in result["reports"] if "Timeout" in report[2]], result["reports"]
+    published = sorted(report for report in result["reports"] if report[0] == "PUBLISH" and report[1] != "abandoned")
     assert (
         published
         == [["PUBLISH", "leaving", "None"]] + [["PUBLISH", "qos0", "None"]] * 2 + [["PUBLISH", "qos1", "None"]] * 2
     )
     assert [report for report in result["reports"] if report[0] == "CONNECT"] == [["CONNECT", "connect", "None"]] * 4
-    assert result["received"] == [
+    # The abandoned message may have gone out before the DISCONNECT: delivered or not, it is no failure.
+    assert [topic for topic in result["received"] if topic != "devices/2/qos1"] == [
         "devices/0/qos0",
         "devices/0/qos1",
         "devices/1/qos0",
