@@ -129,23 +129,40 @@ def broker_per_level(results_dir: Path, limits: dict) -> str:
             "",
         ]
     lines += [
-        "| devices | passed | broker CPU (% of a core) | heap | heap per client | dropped |",
-        "|---|---|---|---|---|---|",
+        "| devices | passed | broker CPU (% of a core) | broker CPU per device message | heap | heap per client "
+        "| dropped |",
+        "|---|---|---|---|---|---|---|",
     ]
+    costs = {}
     for level in verdict.get("levels", []):
         cpu = broker_process.cpu_share(results_dir / "broker_cpu.jsonl", level["start"], level["end"])
         level_heap, level_clients = last_before(heap, level["end"]), last_before(clients, level["end"])
         per_client = level_heap / level_clients if level_heap and level_clients else None
         drops = last_before(dropped, level["end"], 0.0) - last_before(dropped, level["start"], 0.0)
+        # µs of the broker's CPU per message the devices sent (their requests/s in the hold): it includes what the
+        # broker does for each (deliveries to subscribers, retained state), which is what a projection needs.
+        per_message = cpu / 100 * 1e6 / level["rps"] if cpu and level["rps"] else None
+        costs[level["users"]] = (cpu, per_message, per_client)
         cells = [
             f"{level['users']:,}",
             "yes" if level["passed"] else "no",
             f"{cpu:.0f}" if cpu is not None else "?",
+            f"{per_message:.0f} µs" if per_message else "?",
             f"{level_heap:,.0f} B" if level_heap else "?",
             f"{per_client:,.0f} B" if per_client else "?",
             f"{drops:,.0f}",
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    best = verdict.get("max_users_without_error")
+    cpu, per_message, per_client = costs.get(best, (None, None, None))
+    if best and cpu:
+        # Linear in devices at this profile's message rate: what the broker's core and memory would allow.
+        memory = f"; its heap grows about {per_client / 1e3:.1f} kB per device" if per_client else ""
+        lines += [
+            "",
+            f"At {best:,} devices the broker used {cpu:.0f}% of its core ({per_message:.0f} µs per device message):"
+            f" at this profile's rate its core would be full near {best * 100 / cpu:,.0f} devices{memory}.",
+        ]
     met = limit_reached(limits, verdict.get("first_failing_users"))
     if met:
         lines += ["", f"**The search ended at the broker's {met}.**"]

@@ -289,11 +289,8 @@ class HoneInSearch:
         level.passed = not level.reason
         self.level = None
         self._record(level)
-        if not level.passed and level.generator_cpu > self.settings.generator_cpu_limit:
-            # A saturated generator sends late and times late: its failure is not the server's.
-            self.verdict.generator_bound = True
-            self._finish("generator-bound", now, failing=level)
-            return
+        # A level that failed while the generator was saturated may be the generator's failure, not the server's
+        # (it sends late and times late): the search goes on below it, and the verdict says so (`_finish`).
         self._next(now, sample)
 
     def _record(self, level: Level) -> None:
@@ -401,7 +398,8 @@ class HoneInSearch:
         if self.verdict.status == "running":
             self._finish("stopped-by-user", now)
 
-    def _finish(self, status: str, now: float, failing: Level | None = None) -> None:
+    def _finish(self, status: str, now: float) -> None:
+        """Ends the search with `status`, every figure derived from the judged levels."""
         verdict = self.verdict
         if verdict.status == "running":
             # A time limit in the usable search leaves the error-free answer as found; usable_converged says the rest.
@@ -425,7 +423,12 @@ class HoneInSearch:
             verdict.usable_level = usable
             verdict.usable_converged = bool(verdict.usable_converged)
         # One level supplies every failing figure: its users, its reason, its window.
-        failing = asdict(failing) if failing is not None else figures["failing_level"]
+        failing = figures["failing_level"]
+        if failing is not None and failing["generator_cpu"] > self.settings.generator_cpu_limit:
+            # The first failing load is one this generator cannot produce honestly: the answer is a floor.
+            verdict.generator_bound = True
+            if verdict.status in ("converged", "time-limit"):
+                verdict.status = "generator-bound"
         if failing is not None:
             verdict.failing_level = failing
             verdict.first_failing_users = failing["users"]

@@ -278,3 +278,12 @@ def test_each_reason_names_the_cause_that_grew_in_its_own_window():
     assert failed
     # The run's most frequent failure is still the probe's login, but no level saw it.
     assert all(level["reason"] == f"{level['failures']} failures (GET /: 502)" for level in failed)
+
+
+def test_a_saturated_generator_does_not_end_the_search_below_it():
+    # The generator saturates past 150 users and the server fails past 300: the search still finds what the
+    # generator could test honestly below, and says the first failure is the generator's.
+    verdict = SyntheticRun(FAST, capacity=300, cpu=lambda users: 99.0 if users > 150 else 30.0).run()
+    assert verdict.status == "generator-bound"
+    assert verdict.max_users_without_error >= 280
+    assert verdict.failing_level["generator_cpu"] > FAST.generator_cpu_limit
