@@ -29,8 +29,6 @@ def rederive(verdict: dict) -> dict:
     figures = derive(verdict["levels"], bound)
     best, failing, usable = figures["max_level"], figures["failing_level"], figures["usable_level"]
     limit = settings.get("generator_cpu_limit", SearchSettings.generator_cpu_limit)
-    if verdict["status"] == "generator-bound":
-        failing = verdict["levels"][-1]  # the level whose saturated generator ended the search
     updated = {
         **verdict,
         "max_users_without_error": best["users"] if best else 0,

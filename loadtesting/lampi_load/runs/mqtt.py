@@ -141,13 +141,13 @@ def broker_per_level(results_dir: Path, limits: dict) -> str:
         drops = last_before(dropped, level["end"], 0.0) - last_before(dropped, level["start"], 0.0)
         # µs of the broker's CPU per message the devices sent (their requests/s in the hold): it includes what the
         # broker does for each (deliveries to subscribers, retained state), which is what a projection needs.
-        per_message = cpu / 100 * 1e6 / level["rps"] if cpu and level["rps"] else None
+        per_message = cpu / 100 * 1e6 / level["rps"] if cpu is not None and level["rps"] else None
         costs[level["users"]] = (cpu, per_message, per_client)
         cells = [
             f"{level['users']:,}",
             "yes" if level["passed"] else "no",
             f"{cpu:.0f}" if cpu is not None else "?",
-            f"{per_message:.0f} µs" if per_message else "?",
+            f"{per_message:.0f} µs" if per_message is not None else ("-" if cpu is not None else "?"),
             f"{level_heap:,.0f} B" if level_heap else "?",
             f"{per_client:,.0f} B" if per_client else "?",
             f"{drops:,.0f}",
@@ -158,10 +158,11 @@ def broker_per_level(results_dir: Path, limits: dict) -> str:
     if best and cpu:
         # Linear in devices at this profile's message rate: what the broker's core and memory would allow.
         memory = f"; its heap grows about {per_client / 1e3:.1f} kB per device" if per_client else ""
+        each = f" ({per_message:.0f} µs per device message)" if per_message is not None else ""
         lines += [
             "",
-            f"At {best:,} devices the broker used {cpu:.0f}% of its core ({per_message:.0f} µs per device message):"
-            f" at this profile's rate its core would be full near {best * 100 / cpu:,.0f} devices{memory}.",
+            f"At {best:,} devices the broker used {cpu:.0f}% of its core{each}: at this profile's rate its core would"
+            f" be full near {best * 100 / cpu:,.0f} devices{memory}.",
         ]
     met = limit_reached(limits, verdict.get("first_failing_users"))
     if met:
