@@ -326,6 +326,8 @@ class HoneInSearch:
     def _next(self, now: float, sample: Sample) -> None:
         self.ending = "converged"
         chosen = self._next_without_error()
+        if chosen is not None:
+            self.answered = ""  # a later failure below the maximum reopened the error-free search
         if chosen is None and self.ending != "fails-at-minimum" and self.settings.usable_p95_ms:
             self.answered = self.ending  # the error-free maximum is known, whatever happens to the usable one
             chosen = self._next_usable()
