@@ -11,13 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only: no display on servers and CI
-import matplotlib.pyplot as plt  # noqa: E402
-
-from lampi_load.mqtt.sys_log import COUNTERS, GAUGES, read  # noqa: E402
-from lampi_load.reports.render import MOMENT_COLOURS, MOMENT_TITLES  # noqa: E402
+from lampi_load.mqtt.sys_log import COUNTERS, GAUGES, read
+from lampi_load.reports.render import draw_panels
 
 
 def rates(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -59,24 +54,12 @@ def draw(results_dir: Path) -> Path:
         ("broker CPU (% of a core)", [("CPU", cpu_percent(results_dir / "broker_cpu.jsonl"))]),
         ("heap (MB)", [("heap", [(t, v / 1e6) for t, v in series.get(GAUGES["heap bytes"], [])])]),
     ]
-    figure, axes = plt.subplots(len(panels), 1, figsize=(10, 9), sharex=True)
-    for axis, (label, lines) in zip(axes, panels, strict=True):
-        for name, points in lines:
-            axis.plot([t - start for t, _ in points], [v for _, v in points], label=name, linewidth=1)
-        axis.set_ylabel(label)
-        axis.grid(alpha=0.3)
-        for moment, window in moments.items():
-            colour = MOMENT_COLOURS.get(moment, "grey")
-            axis.axvspan(window["start"] - start, window["end"] - start, color=colour, alpha=0.15)
-        if len(lines) > 1:
-            axis.legend(loc="upper left", fontsize="small")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=MOMENT_COLOURS[m], alpha=0.3) for m in moments]
-    axes[0].legend(handles, [MOMENT_TITLES[m] for m in moments], loc="upper left", fontsize="small")
-    axes[-1].set_xlabel("seconds since the search started")
-    figure.tight_layout()
+    lines = [
+        (label, [(name, [t - start for t, _ in points], [v for _, v in points]) for name, points in series])
+        for label, series in panels
+    ]
     path = results_dir / "broker.png"
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    draw_panels(lines, moments, start, "seconds since the search started", path)
     return path
 
 

@@ -58,24 +58,31 @@ def draw_timeline(history: list[dict], moments: dict, path: Path) -> None:
         ("failures/s", [("Failures/s", "failures/s")]),
         ("latency (ms)", [("50%", "p50"), ("95%", "p95"), ("99%", "p99")]),
     ]
+    lines = [
+        (label, [(name, t, [row[column] for row in history]) for column, name in series]) for label, series in panels
+    ]
+    draw_panels(lines, moments, start, "seconds since start", path)
+
+
+def draw_panels(
+    panels: list[tuple[str, list[tuple[str, list, list]]]], moments: dict, start: float, xlabel: str, path: Path
+) -> None:
+    """Stacked panels sharing a time axis, each (y label, [(line name, seconds since `start`, values)]), the
+    search's moments (epoch-second windows) shaded on every panel and named in the first; saved to `path`."""
     figure, axes = plt.subplots(len(panels), 1, figsize=(10, 9), sharex=True)
-    for axis, (label, series) in zip(axes, panels, strict=True):
-        for column, name in series:
-            axis.plot(t, [row[column] for row in history], label=name, linewidth=1)
+    for axis, (label, lines) in zip(axes, panels, strict=True):
+        for name, xs, ys in lines:
+            axis.plot(xs, ys, label=name, linewidth=1)
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)
         for moment, window in moments.items():
-            axis.axvspan(
-                window["start"] - start,
-                window["end"] - start,
-                color=MOMENT_COLOURS.get(moment, "grey"),
-                alpha=0.15,
-            )
-        if len(series) > 1:
+            colour = MOMENT_COLOURS.get(moment, "grey")
+            axis.axvspan(window["start"] - start, window["end"] - start, color=colour, alpha=0.15)
+        if len(lines) > 1:
             axis.legend(loc="upper left", fontsize="small")
     handles = [plt.Rectangle((0, 0), 1, 1, color=MOMENT_COLOURS[m], alpha=0.3) for m in moments]
     axes[0].legend(handles, [MOMENT_TITLES[m] for m in moments], loc="upper left", fontsize="small")
-    axes[-1].set_xlabel("seconds since start")
+    axes[-1].set_xlabel(xlabel)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
