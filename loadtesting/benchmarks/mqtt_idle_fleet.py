@@ -5,8 +5,10 @@
 Starts its own Mosquittos on free loopback ports, runs the real mqtt_locustfile.py (one process, or `--processes`
 of them, process i on broker i) until every device is connected plus `--settle` s, then measures `--measure` s:
 the generator's and the brokers' CPU (share of one core, all their processes, from /proc), and at the end Locust's
-failure count. Prints JSON. Optionally `--profile FILE` records the measured window of a single process with py-spy
-(raw format, for flame graphs).
+failure count. Prints JSON and keeps the raw output in a new run folder under loadtesting/results (`--out` to put
+it elsewhere): result.json (the figures, the commit, the command and the machine), Locust's log and its CSV files.
+Optionally `--profile FILE` records the measured window of a single process with py-spy (raw format, for flame
+graphs).
 """
 
 import argparse
@@ -14,6 +16,7 @@ import contextlib
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,6 +26,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "loadtesting")]
 from lampi_load.mqtt.broker_process import cpu_seconds  # noqa: E402
+from lampi_load.reports.provenance import provenance  # noqa: E402
+from lampi_load.results import new_run_dir  # noqa: E402
 from testing.mosquitto import Mosquitto  # noqa: E402
 from testing.ports import free_port  # noqa: E402
 
@@ -60,7 +65,10 @@ def main() -> int:
     parser.add_argument("--brokers", type=int, default=1, help="Mosquittos, each on its own port")
     parser.add_argument("--processes", type=int, default=1, help="Locust processes (--processes)")
     parser.add_argument("--profile", type=Path, help="py-spy raw output for the measured window")
+    parser.add_argument("--out", type=Path, help="folder for the raw output (default: a new run folder)")
     args = parser.parse_args()
+    out = args.out or new_run_dir(f"idle-fleet-{args.devices}")
+    out.mkdir(parents=True, exist_ok=True)
     ramp = args.devices / args.spawn_rate
     run_time = int(3 * ramp + 60 + args.settle + args.measure + 20)
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
@@ -104,25 +112,27 @@ def main() -> int:
             rows = {(row["Type"], row["Name"]): row for row in csv.DictReader(handle)}
         with (csv_prefix.parent / "run_failures.csv").open(newline="") as handle:
             failures = sorted(csv.DictReader(handle), key=lambda row: -int(row["Occurrences"]))[:5]
+        for raw in [log, *csv_prefix.parent.glob("run_*.csv")]:
+            shutil.copy(raw, out / raw.name)
     total = rows[("", "Aggregated")]
-    print(
-        json.dumps(
-            {
-                "devices": args.devices,
-                "generator_cpu_percent": round(generator, 1),
-                "broker_cpu_percent": round(broker_cpu, 1),
-                "requests": int(total["Request Count"]),
-                "failures": int(total["Failure Count"]),
-                "connects": int(rows[("CONNECT", "[id]_broker")]["Request Count"]),
-                "top_failures": [f"{row['Occurrences']}x {row['Method']}: {row['Error']}" for row in failures],
-                "brokers": args.brokers,
-                "broker_open_files": broker_files,
-                "processes": args.processes,
-                "last_generator_lines": [line.split("generator: ", 1)[1] for line in connected],
-                "load_average": os.getloadavg(),
-            }
-        )
-    )
+    result = {
+        "devices": args.devices,
+        "generator_cpu_percent": round(generator, 1),
+        "broker_cpu_percent": round(broker_cpu, 1),
+        "requests": int(total["Request Count"]),
+        "failures": int(total["Failure Count"]),
+        "connects": int(rows[("CONNECT", "[id]_broker")]["Request Count"]),
+        "top_failures": [f"{row['Occurrences']}x {row['Method']}: {row['Error']}" for row in failures],
+        "brokers": args.brokers,
+        "broker_open_files": broker_files,
+        "processes": args.processes,
+        "last_generator_lines": [line.split("generator: ", 1)[1] for line in connected],
+        "load_average": os.getloadavg(),
+        **provenance(server_here=False),
+    }
+    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result))
+    print(f"raw output in {out}", file=sys.stderr)
     return 0
 
 
