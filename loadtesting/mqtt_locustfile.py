@@ -4,10 +4,10 @@
 Each device connects as `<device id>_broker` (persistent session, last will "0" on its bridge-state topic),
 announces itself, then publishes what loadtesting/mqtt-model.md says a person using the lamp causes. All the
 devices of a process share one event loop (lampi_load/mqtt/loop.py, made cheaper by mqtt/paho_speedups.py). Add
-`,loadtesting/hone_in.py` to -f to let the hone-in search drive the device count. With `--processes N` each
-process takes its own slice of the device ids; workers started by hand (`--worker`) need
-`--mqtt-id-slices <number of workers>` to do the same. Past one broker's open-file limit, `--host` takes several
-brokers, comma-separated: process i connects to broker i (modulo their number).
+`,loadtesting/hone_in.py` to -f to let the hone-in search drive the device count. Distributed (`--processes N`, or
+workers started by hand with `--worker`), the master hands each worker its own slice of the device ids at the
+test's start. Past one broker's open-file limit, `--host` takes several brokers, comma-separated: worker i connects
+to broker i (modulo their number).
 """
 
 import logging
@@ -24,7 +24,7 @@ from lampi_load.accounts import fake_device_id
 from lampi_load.mqtt import model, paho_speedups
 from lampi_load.mqtt.backoff import Backoff
 from lampi_load.mqtt.broker import brokers, source_addresses
-from lampi_load.mqtt.devices import BrokerDrops, Devices
+from lampi_load.mqtt.devices import BrokerDrops, Devices, IdSlices
 from lampi_load.mqtt.loop import raise_open_file_limit
 
 logger = logging.getLogger("lampi_load.mqtt")
@@ -48,12 +48,6 @@ def add_device_options(parser):
         action="store_true",
         help="Messages the broker drops ($SYS/broker/publish/messages/dropped) are listed, not failures",
     )
-    group.add_argument(
-        "--mqtt-id-slices",
-        type=int,
-        default=0,
-        help="Worker processes sharing the id range, so ids never collide (0: --processes, else 1)",
-    )
 
 
 @events.init.add_listener
@@ -66,9 +60,17 @@ def check_setup(environment, **kwargs):
         paho_speedups.install()
     except (ValueError, paho_speedups.PahoVersionError) as error:
         sys.exit(f"mqtt_locustfile: {error}")
+    if isinstance(environment.runner, WorkerRunner):
+        environment.runner.register_message(IdSlices.MESSAGE, IdSlices.receive)
     if not isinstance(environment.runner, MasterRunner):
         limit = raise_open_file_limit()
         logger.info("open-file limit %d: this process can hold about %d devices", limit, limit - 100)
+
+
+@events.test_start.add_listener
+def hand_out_id_slices(environment, **kwargs):
+    if isinstance(environment.runner, MasterRunner):
+        IdSlices.hand_out(environment.runner)
 
 
 @events.test_start.add_listener

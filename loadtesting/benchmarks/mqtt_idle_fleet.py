@@ -5,7 +5,7 @@
 Starts its own Mosquittos on free loopback ports, runs the real mqtt_locustfile.py (one process, or `--processes`
 of them, process i on broker i) until every device is connected plus `--settle` s, then measures `--measure` s:
 the generator's and the brokers' CPU (share of one core, all their processes, from /proc), and at the end Locust's
-failure count. Prints JSON and keeps the raw output in a new run folder under loadtesting/results (`--out` to put
+failure count. Prints JSON and keeps the raw output in a new run folder under loadtesting/output/ (`--out` to put
 it elsewhere): result.json (the figures, the commit, the command and the machine), Locust's log and its CSV files.
 Optionally `--profile FILE` records the measured window of a single process with py-spy (raw format, for flame
 graphs).

@@ -197,17 +197,34 @@ def stalled_subscriber(broker: Mosquitto):
         client.socket().close()
 
 
-def test_each_process_takes_its_own_broker(tmp_path):
+@pytest.mark.parametrize("mode", ["--processes 2", "master and two hand-started workers"])
+def test_each_worker_takes_its_own_ids_and_broker(tmp_path, mode):
     with Mosquitto(tmp_path / "one") as one, Mosquitto(tmp_path / "two") as two:
         host = f"mqtt://{one.host}:{one.port},mqtt://{two.host}:{two.port}"
-        command = locust(host, tmp_path, "-u", "4", "-r", "4", "-t", "4s", "--processes", "2")
-        # Its own master port (the forked workers connect to --master-port): never another run's master.
+        # Its own master port (workers connect to --master-port): never another run's master.
         port = str(free_port())
-        command += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port]
-        run = subprocess.run([*command, "--mqtt-devices", "4"], timeout=60, cwd=REPO)
+        command = locust(host, tmp_path, "-u", "4", "-r", "4", "-t", "4s", "--mqtt-devices", "4")
+        command += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port]
+        workers = []
+        if mode == "--processes 2":
+            command += ["--processes", "2", "--master-port", port]
+        else:
+            # Started by hand with no kit option, as the Ansible loadgen role starts them.
+            worker = [LOCUST, "-f", LOCUSTFILE, "--worker", "--master-host", "127.0.0.1", "--master-port", port]
+            workers = [subprocess.Popen(worker, cwd=REPO, stderr=subprocess.DEVNULL) for _ in range(2)]
+            command += ["--master", "--expect-workers", "2"]
+        try:
+            run = subprocess.run(command, timeout=60, cwd=REPO)
+        finally:
+            for process in workers:
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.terminate()
+                    process.wait(timeout=15)
         devices = [re.findall(r"connected from \S+ as (1e\w+)", broker.log.read_text()) for broker in (one, two)]
     assert run.returncode == 0
-    # Two devices on each broker, each device on one only (each process has its own slice of the ids).
+    # Two devices on each broker, each device on one only: each worker had its own slice of the ids.
     assert sorted(map(len, devices)) == [2, 2]
     assert sorted(devices[0] + devices[1]) == [f"{fake_device_id(n)}_broker" for n in range(4)]
 

@@ -8,6 +8,7 @@ import time
 
 import gevent
 import paho.mqtt.client as mqtt
+from locust.runners import WorkerRunner
 
 from lampi_load.mqtt import paho_speedups
 from lampi_load.mqtt.broker import brokers, source_addresses
@@ -34,8 +35,10 @@ class Devices:
                 context={},
             )
 
-        slices = options.mqtt_id_slices or options.processes or 1
-        index = max(getattr(environment.runner, "worker_index", 0), 0) % slices
+        # One process: every id. A worker: the slice its master handed it at the test's start (IdSlices).
+        index, slices = getattr(environment, "lampi_id_slice", (0, 1))
+        if isinstance(environment.runner, WorkerRunner) and not hasattr(environment, "lampi_id_slice"):
+            logger.warning("no id slice from the master (joined after the test's start?): this worker takes every id")
         # Several brokers: process i takes broker i (modulo their number).
         addresses = brokers(environment.host)
         address = addresses[index % len(addresses)]
@@ -69,6 +72,29 @@ class Devices:
             environment.lampi_devices = cls(environment)
             gevent.spawn(watch_generator, environment, environment.lampi_devices)
         return environment.lampi_devices
+
+
+class IdSlices:
+    """The master hands each worker its own slice of the device ids at every test's start: worker k of n (in the
+    order they connected) takes ids first+k, first+k+n, ... and broker k (modulo their number). The same for
+    `--processes` children and for workers started by hand on other hosts, so two workers never hold one id (two
+    connections with one client id kick each other off) and need no option of their own."""
+
+    MESSAGE = "lampi_id_slice"
+
+    @classmethod
+    def hand_out(cls, runner) -> None:
+        """On the master, before its spawn messages (a worker handles its messages in order)."""
+        workers = runner.clients.ready + runner.clients.running + runner.clients.spawning
+        workers.sort(key=lambda worker: runner.get_worker_index(worker.id))
+        for position, worker in enumerate(workers):
+            runner.send_message(cls.MESSAGE, {"index": position, "slices": len(workers)}, client_id=worker.id)
+
+    @classmethod
+    def receive(cls, environment, msg, **kwargs) -> None:
+        """On a worker: keeps the slice for this test's devices (made when its first device starts)."""
+        environment.lampi_id_slice = (msg.data["index"], msg.data["slices"])
+        logger.info("device ids: slice %d of %d", *environment.lampi_id_slice)
 
 
 class BrokerDrops:
