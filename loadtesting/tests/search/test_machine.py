@@ -1,5 +1,6 @@
 """The hone-in search's decisions, on a synthetic server whose capacity the test knows."""
 
+import dataclasses
 import pytest
 
 from lampi_load.search.machine import HoneInSearch, Sample, derive
@@ -287,3 +288,28 @@ def test_a_saturated_generator_does_not_end_the_search_below_it():
     assert verdict.status == "generator-bound"
     assert verdict.max_users_without_error >= 280
     assert verdict.failing_level["generator_cpu"] > FAST.generator_cpu_limit
+
+
+class RampLag(SyntheticRun):
+    """During the probe's ramp the queue has no time to drain: p95 reads over 1 s from 1,890 users (as in a tuned
+    run), though a level of 1,890 users settles at 600-700 ms."""
+
+    def sample(self):
+        sample = super().sample()
+        if not self.search.verdict.levels and self.users >= 1890:
+            return dataclasses.replace(sample, p95_ms=1500.0)
+        return sample
+
+
+def test_the_usable_search_does_not_creep_up_a_hockey_stick():
+    # The tuned stack's shape: p95 flat (600-720 ms) until the server saturates near 2,100 users, then 10 ms more
+    # per user. Interpolation alone crept up a few percent a level from the probe's crossing; at most 4 levels find
+    # the bound within the resolution.
+    def p95(users):
+        return 600 + users / 20 if users <= 2100 else 705 + 10 * (users - 2100)
+
+    run = RampLag(SearchSettings(hold=10, settle=5, ramp=10, time_limit=3600), 2600, p95=p95)
+    verdict = run.run()
+    assert verdict.usable_converged
+    assert verdict.max_users_usable <= 2129 < verdict.max_users_usable + resolution(run.settings, 2129)
+    assert sum(level["phase"] == "usable" for level in verdict.levels) <= 4, verdict.levels
