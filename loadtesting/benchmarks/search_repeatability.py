@@ -48,11 +48,26 @@ def answered_after(verdict: dict) -> str:
     return f"{levels[-1]['end'] - verdict['started_at']:.0f} s" if levels else "-"
 
 
+def top_throughput(verdict: dict) -> float | None:
+    """The most requests/s any judged level served (over its ramp and hold): the server's speed in that search. At
+    saturation the error-free maximum moves with it (users = throughput x think time + the queues' length), so two
+    searches whose maxima differ by about their throughputs' ratio met a server that ran at different speeds."""
+    rates = [level["rps"] for level in verdict["levels"] if level.get("rps")]
+    return max(rates) if rates else None
+
+
+def throughput_gap(verdicts: list[dict]) -> str:
+    rates = [top_throughput(verdict) for verdict in verdicts]
+    if any(rate is None for rate in rates) or len(rates) < 2:
+        return "-"
+    return f"{100 * (max(rates) / min(rates) - 1):.0f}%"
+
+
 def summary(runs: dict[str, list[Path]], budgets: dict[str, int]) -> list[str]:
     lines = [
         "| configuration | run | max users without error | first failing | usable (p95 <= bound) | status "
-        "| error-free answer after | search time | both within budget |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| error-free answer after | search time | both within budget | top throughput (requests/s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     verdict_sets = {}
     for name, folders in runs.items():
@@ -68,12 +83,19 @@ def summary(runs: dict[str, list[Path]], budgets: dict[str, int]) -> list[str]:
             lines.append(
                 f"| {name} | {number} (`{folder.name}`) | {verdict['max_users_without_error']} "
                 f"| {verdict['first_failing_users']} | {usable} | {verdict['status']} | {answered_after(verdict)} "
-                f"| {seconds:.0f} s | {met}{f' ({budget} s)' if budget else ''} |"
+                f"| {seconds:.0f} s | {met}{f' ({budget} s)' if budget else ''} "
+                f"| {top_throughput(verdict) or 0:.0f} |"
             )
-    lines += ["", "| configuration | maxima agree | usable maxima agree |", "|---|---|---|"]
+    lines += [
+        "",
+        "| configuration | maxima agree | usable maxima agree | top throughputs differ by |",
+        "|---|---|---|---|",
+    ]
     for name, verdicts in verdict_sets.items():
         usable = agreement(verdicts, "max_users_usable")
-        lines.append(f"| {name} | {agreement(verdicts, 'max_users_without_error')} | {usable} |")
+        lines.append(
+            f"| {name} | {agreement(verdicts, 'max_users_without_error')} | {usable} | {throughput_gap(verdicts)} |"
+        )
     return lines
 
 
