@@ -224,11 +224,17 @@ def level_test(verdict: dict) -> list[str]:
     if probe is None or "ramp" not in settings:
         return []
     rate = settings["spawn_rate"]
-    found = (
-        f"first failed at {probe['first_failure_users']} users ({probe['reason']})"
-        if probe.get("first_failure_users") is not None
-        else "reached the cap without a failure"
-    )
+    if probe.get("first_failure_users") is not None:
+        found = f"first failed at {probe['first_failure_users']} users ({probe['reason']})"
+    elif probe.get("stalled_users") is not None:
+        found = (
+            f"stopped rising at {probe['stalled_users']} users without a failure (the generator started no more; "
+            "levels went no higher)"
+        )
+    elif probe.get("end", 0) - probe.get("start", 0) >= settings.get("time_limit", float("inf")) - 1:
+        found = "was cut by the time limit without a failure"
+    else:
+        found = f"reached the cap ({settings.get('max_users')} users) without a failure"
     return [
         f"Probe: one ramp from 0 users at {rate:g} users/s; it {found}. Each level of N users was then tested the "
         f'same way whichever way the search reached it: from N - {rate * settings["ramp"]:g} users ("from", 0 at '

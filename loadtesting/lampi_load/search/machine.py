@@ -7,8 +7,9 @@ shape in `hone_in.py` only feeds it.
 The search, in two parts:
 
 1. The probe: one continuous ramp from 0 users at `spawn_rate`, as the assignment's by-hand method does, until the
-   first failure (or `max_users`). The user count at that moment, F, is an estimate, not a verdict: it was reached
-   by a ramp that never let the server settle.
+   first failure (or `max_users`, or a user count that stops rising, which becomes the search's cap: the generator
+   starts no more). The user count at that moment, F, is an estimate, not a verdict: it was reached by a ramp that
+   never let the server settle.
 2. Levels, each tested the same way whichever way the search reaches it (the level test): the runner goes to the
    level's base, `users - spawn_rate * ramp` users (0 at the least; at once when that means stopping users, at
    `spawn_rate` when it means starting them), stays there `settle` seconds, ramps to the level at `spawn_rate`
@@ -36,6 +37,10 @@ logger = logging.getLogger("lampi_load.search.machine")
 
 MINIMAL_SECONDS = 5.0
 """The minimal-load moment: the probe's first seconds (at most spawn_rate * 5 users)."""
+
+STALL_SECONDS = 15.0
+"""The probe ends if the user count has not risen for this long below `max_users`: the generator starts no more
+(every device id in use, a worker gone). Longer than a distributed runner's gaps between user-count reports (3 s)."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,10 @@ class Probe:
     first_failure_users: int | None = None
     reason: str = ""
     p95_over_usable_users: int | None = None
+    stalled_users: int | None = None
+    """Where the user count stopped rising short of `max_users` without a failure: the search's cap instead."""
+    highest_users: int = 0
+    rising_since: float = 0.0
 
 
 @dataclass
@@ -167,6 +176,7 @@ class HoneInSearch:
         self.stage_since = now
         self.deadline = now
         self.target = settings.max_users
+        self.cap = settings.max_users  # lowered to the users the generator could start, if the probe stalls
         self.window_requests = self.window_failures = self.hold_requests = 0
         self.window_cpu, self.window_p95 = 0.0, None
         self.probe_errors: dict[str, int] = {}
@@ -206,10 +216,22 @@ class HoneInSearch:
         elif limit is not None and sample.p95_ms is not None and sample.p95_ms > limit:
             probe.reason = f"p95 {sample.p95_ms:.0f} ms over the {limit:.0f} ms bound"
         elif sample.users < self.settings.max_users:
-            return
+            if sample.users > probe.highest_users:
+                probe.highest_users, probe.rising_since = sample.users, now
+            if sample.users == 0 or now - max(probe.rising_since, probe.start) < STALL_SECONDS:
+                return
+            probe.stalled_users = self.cap = sample.users
+            logger.warning(
+                "probe: the user count stopped rising at %d of %d for %.0f s: the generator starts no more (for "
+                "MQTT, raise --mqtt-devices); levels go up to %d",
+                sample.users,
+                self.settings.max_users,
+                STALL_SECONDS,
+                self.cap,
+            )
         probe.end = now
         probe.first_failure_users = sample.users if probe.reason else None
-        self.verdict.probe = asdict(probe)
+        self.verdict.probe = self._probe_dict(probe)
         self.verdict.moments["minimal"] = {
             "users": min(sample.users, math.ceil(self.settings.spawn_rate * MINIMAL_SECONDS)),
             "start": probe.start,
@@ -220,7 +242,13 @@ class HoneInSearch:
             "probe: %s at %d users; level tests follow", probe.reason or "no failure up to max users", sample.users
         )
         # The first level is the probe's estimate itself: it fails (then steps go down) or passes (then up).
-        self._begin_level(sample.users if probe.reason else self.settings.max_users, "probed", now, sample)
+        self._begin_level(sample.users if probe.reason else self.cap, "probed", now, sample)
+
+    @staticmethod
+    def _probe_dict(probe: Probe) -> dict:
+        found = asdict(probe)
+        del found["highest_users"], found["rising_since"]  # its own bookkeeping
+        return found
 
     # ------------------------------------------------------------------ one level test
     def _begin_level(self, users: int, phase: str, now: float, sample: Sample) -> None:
@@ -344,8 +372,8 @@ class HoneInSearch:
         figures = derive(levels, None)
         low = figures["max_level"]["users"] if figures["max_level"] else None
         high = figures["failing_level"]["users"] if figures["failing_level"] else None
-        if low is not None and low >= self.settings.max_users:
-            self.ending = "no-failure-up-to-max-users"
+        if low is not None and low >= self.cap:
+            self.ending = "no-failure-up-to-max-users" if self.cap == self.settings.max_users else "users-stalled"
             return None
         if low is None:
             if high <= 1:
@@ -355,7 +383,7 @@ class HoneInSearch:
             return max(1, high - down, high // 2), "down"  # never more than halving
         if high is None:
             up = self._step(low, sum(level["phase"] == "up" for level in levels))
-            return min(low + up, self.settings.max_users), "up"
+            return min(low + up, self.cap), "up"
         if high - low <= self._resolution(low):
             return None
         return (low + high) // 2, "bisect"
@@ -410,7 +438,7 @@ class HoneInSearch:
         verdict.ended_at = now
         if self.probe is not None:
             self.probe.end = now
-            verdict.probe = asdict(self.probe)
+            verdict.probe = self._probe_dict(self.probe)
         figures = derive(verdict.levels, self.settings.usable_p95_ms)
         best = figures["max_level"]
         verdict.max_users_without_error = best["users"] if best else 0

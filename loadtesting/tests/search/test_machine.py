@@ -1,6 +1,7 @@
 """The hone-in search's decisions, on a synthetic server whose capacity the test knows."""
 
 import dataclasses
+
 import pytest
 
 from lampi_load.search.machine import HoneInSearch, Sample, derive
@@ -313,3 +314,21 @@ def test_the_usable_search_does_not_creep_up_a_hockey_stick():
     assert verdict.usable_converged
     assert verdict.max_users_usable <= 2129 < verdict.max_users_usable + resolution(run.settings, 2129)
     assert sum(level["phase"] == "usable" for level in verdict.levels) <= 4, verdict.levels
+
+
+class FewDevices(SyntheticRun):
+    """The generator can start only 400 users (for MQTT: --mqtt-devices 400), whatever the search asks."""
+
+    def tick(self, target):
+        super().tick(min(target, 400))
+
+
+def test_a_probe_whose_users_stop_rising_ends_and_caps_the_levels():
+    # Before, the probe waited for max_users (10,000) until the time limit and reported 0 users.
+    verdict = FewDevices(FAST, capacity=5000).run()
+    assert verdict.status == "users-stalled"
+    assert verdict.probe["stalled_users"] == 400
+    assert verdict.probe["end"] < 400 / 10 + 15 + 2
+    assert verdict.max_users_without_error == 400
+    assert max(level["users"] for level in verdict.levels) == 400
+    assert "highest_users" not in verdict.probe
