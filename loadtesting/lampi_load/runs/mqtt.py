@@ -129,13 +129,17 @@ def broker_per_level(results_dir: Path, limits: dict) -> str:
             "",
         ]
     lines += [
-        "| devices | passed | broker CPU (% of a core) | broker CPU per device message | heap | heap per client "
+        "| devices | passed | broker CPU in the hold (% of a core) | broker CPU per device message | heap "
+        "| heap per client "
         "| dropped |",
         "|---|---|---|---|---|---|---|",
     ]
     costs = {}
+    hold = verdict.get("settings", {}).get("hold", 0)
     for level in verdict.get("levels", []):
-        cpu = broker_process.cpu_share(results_dir / "broker_cpu.jsonl", level["start"], level["end"])
+        # Over the level's hold, as its requests/s: N devices steady, without the ramp's fewer devices and connects.
+        since = max(level["start"], level["end"] - hold)
+        cpu = broker_process.cpu_share(results_dir / "broker_cpu.jsonl", since, level["end"])
         level_heap, level_clients = last_before(heap, level["end"]), last_before(clients, level["end"])
         per_client = level_heap / level_clients if level_heap and level_clients else None
         drops = last_before(dropped, level["end"], 0.0) - last_before(dropped, level["start"], 0.0)

@@ -92,3 +92,16 @@ def test_the_search_judges_throughput_with_the_profiles_rate_and_burstiness(tmp_
     assert float(dispersion) == pytest.approx(PROFILES["normal"].dispersion(), abs=0.05)
     args = mqtt_search.argument_parser().parse_args(["--no-judge-throughput"])
     assert "--hone-expected-rps-per-user" not in mqtt_search.locust_command(args, tmp_path, [])
+
+
+def test_the_brokers_cpu_per_message_is_the_holds(tmp_path):
+    # A level judged over t 0-40 s (a 20 s ramp, then a 20 s hold at 100 device messages/s): the broker spends 10% of
+    # a core in the ramp and 50% in the hold. Its cost per message is the hold's, like the requests/s it divides by.
+    level = {"users": 1000, "passed": True, "start": 0.0, "end": 40.0, "rps": 100.0}
+    verdict = {"levels": [level], "settings": {"hold": 20.0}, "max_users_without_error": 1000}
+    (tmp_path / "verdict.json").write_text(json.dumps(verdict))
+    cpu = [{"t": float(t), "pid": 7, "cpu_s": 0.1 * min(t, 20) + 0.5 * max(t - 20, 0)} for t in range(41)]
+    (tmp_path / "broker_cpu.jsonl").write_text("".join(json.dumps(sample) + "\n" for sample in cpu))
+    section = mqtt_search.broker_per_level(tmp_path, {"pid": 7, "open_files": {"soft": 1024, "hard": 1024}})
+    assert "| 1,000 | yes | 50 | 5000 µs |" in section
+    assert "the broker used 50% of its core (5000 µs per device message)" in section
