@@ -9,6 +9,7 @@ the CPUs each process could use).
 
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -38,6 +39,16 @@ def add_hone_in_options(parser):
         default="auto",
         help="Record sysstat on this machine (auto: when --host is loopback, i.e. the server is here)",
     )
+
+
+@events.init.add_listener
+def check_settings(environment, **kwargs):
+    # Bad settings are one line at the start, not a search that never converges (a spawn rate of 0 never ramps).
+    if environment.parsed_options is not None:
+        try:
+            settings.from_options(environment.parsed_options)
+        except ValueError as error:
+            sys.exit(f"hone_in: {error}")
 
 
 def generator_cpu(runner) -> float:

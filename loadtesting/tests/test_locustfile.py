@@ -200,6 +200,13 @@ def test_hone_in_shape_reports_a_failing_level(site, tmp_path):
     assert "over the 0 ms bound" in verdict["failure_reason"]
 
 
+def test_a_setting_the_search_cannot_run_with_is_one_line_at_the_start(tmp_path):
+    # No server needed: the settings are checked before any user starts.
+    result = locust("http://127.0.0.1:9", tmp_path, "--hone-spawn-rate", "0", files="locustfile.py,hone_in.py")
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == "hone_in: --hone-spawn-rate 0: give users per second above 0"
+
+
 def test_web_ui_offers_the_hone_in_shape_in_the_class_picker(tmp_path):
     port = free_port()
     files = f"{LOADTESTING / 'locustfile.py'},{LOADTESTING / 'hone_in.py'}"

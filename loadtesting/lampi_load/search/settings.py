@@ -48,6 +48,25 @@ class SearchSettings:
     """Variance over mean of a hold's request count: 1 for independent requests, more when they come in bursts
     (a LAMPI slider drag is 15-45 messages); fewer levels are then judged."""
 
+    def __post_init__(self):
+        """Refuses settings the search cannot run with, naming the option: ValueError("--hone-hold 0: ...")."""
+        rules = {
+            "spawn_rate": (self.spawn_rate > 0, "give users per second above 0"),
+            "ramp": (self.ramp >= 0, "give seconds, 0 or more"),
+            "settle": (self.settle >= 0, "give seconds, 0 or more"),
+            "hold": (self.hold > 0, "give seconds above 0"),
+            "resolution_users": (self.resolution_users >= 1, "give at least 1 user (bisection ends there)"),
+            "resolution_fraction": (0 <= self.resolution_fraction < 1, "give a percentage from 0 to under 100"),
+            "max_users": (self.max_users >= 1, "give at least 1 user"),
+            "time_limit": (self.time_limit > 0, "give seconds above 0"),
+            "generator_cpu_limit": (0 < self.generator_cpu_limit <= 100, "give a percentage above 0, at most 100"),
+        }
+        for name, (good, advice) in rules.items():
+            if not good:
+                setting = next(setting for setting in fields(self) if setting.name == name)
+                value = getattr(self, name) * setting.metadata.get("scale", 1)
+                raise ValueError(f"--{option_name(setting)} {value:g}: {advice}")
+
 
 def field_docs(cls) -> dict[str, str]:
     """The docstring under each field of a dataclass, by field name, as one line."""

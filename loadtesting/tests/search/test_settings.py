@@ -41,3 +41,19 @@ def test_a_mistyped_value_is_refused_by_the_parser(capsys):
     with pytest.raises(SystemExit):
         parser().parse_args(["--hone-max-users", "many"])
     assert "--hone-max-users: invalid int value" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--hone-spawn-rate", "0"], "--hone-spawn-rate 0: give users per second above 0"),
+        (["--hone-hold", "-5"], "--hone-hold -5: give seconds above 0"),
+        (["--hone-resolution-users", "0"], "--hone-resolution-users 0: give at least 1 user"),
+        (["--hone-resolution-pct", "150"], "--hone-resolution-pct 150: give a percentage from 0 to under 100"),
+        (["--hone-max-users", "0"], "--hone-max-users 0: give at least 1 user"),
+    ],
+)
+def test_settings_the_search_cannot_run_with_are_refused_naming_the_option(args, line):
+    # A spawn rate of 0 never ramps; a resolution of 0 users never ends its bisection.
+    with pytest.raises(ValueError, match="^" + line.replace("+", r"\+")):
+        from_options(parser().parse_args(args))
