@@ -8,6 +8,7 @@ import argparse
 import os
 import platform
 import shlex
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,13 @@ def argument_parser(description: str, host: str, host_help: str, time_limit: flo
     return parser
 
 
+def unused_port() -> int:
+    """A loopback TCP port no one listens on now, as the kernel picks one."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def locust_command(locustfile: str, args, results_dir: Path, options: list[str], extra: list[str]) -> list[str]:
     """`locust -f <locustfile>,hone_in.py` headless against args.host, writing into results_dir; `options` are the
     search's own, `extra` the user's (last, so they win); pinned to $LAMPI_LOADGEN_CPUS when set."""
@@ -50,6 +58,11 @@ def locust_command(locustfile: str, args, results_dir: Path, options: list[str],
     command += ["--headless", "--only-summary", "--host", args.host]
     command += ["--csv", str(results_dir / "locust"), "--csv-full-history"]
     command += ["--hone-results-dir", str(results_dir), "--hone-time-limit", str(args.time_limit), *options]
+    if "--processes" in extra and not any(arg.startswith("--master-bind-port") for arg in extra):
+        # Locust's default master port, 5557, is any other Locust's on this machine: this run's workers would join
+        # another run's master, or wait forever for one that could not bind it.
+        port = str(unused_port())
+        command += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port]
     # A search provokes failures on purpose: Locust's own exit code would always say 1.
     command += ["--exit-code-on-error", "0", *extra]
     cpus = os.environ.get("LAMPI_LOADGEN_CPUS")

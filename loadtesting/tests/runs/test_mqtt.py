@@ -105,3 +105,13 @@ def test_the_brokers_cpu_per_message_is_the_holds(tmp_path):
     section = mqtt_search.broker_per_level(tmp_path, {"pid": 7, "open_files": {"soft": 1024, "hard": 1024}})
     assert "| 1,000 | yes | 50 | 5000 µs |" in section
     assert "the broker used 50% of its core (5000 µs per device message)" in section
+
+
+def test_a_run_with_processes_gets_a_master_port_of_its_own(tmp_path):
+    # Not Locust's default 5557, which another run on this machine may hold.
+    args = mqtt_search.argument_parser().parse_args([])
+    command = mqtt_search.locust_command(args, tmp_path, ["--processes", "2"])
+    port = command[command.index("--master-bind-port") + 1]
+    assert command[command.index("--master-port") + 1] == port != "5557"
+    given = mqtt_search.locust_command(args, tmp_path, ["--processes", "2", "--master-bind-port", "6000"])
+    assert given.count("--master-bind-port") == 1
