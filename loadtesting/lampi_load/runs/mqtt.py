@@ -17,7 +17,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from lampi_load.mqtt import broker_process
-from lampi_load.mqtt.broker import BrokerAddress
+from lampi_load.mqtt.broker import BrokerAddress, brokers
 from lampi_load.mqtt.model import PROFILES
 from lampi_load.mqtt.sys_log import DROPPED, markdown, read, summarise
 from lampi_load.reports import broker_chart
@@ -79,14 +79,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def broker_limits(pid: int | None, results_dir: Path) -> dict:
-    """Writes broker.json: the broker's process and limits, or why they are unknown."""
+def broker_limits(pid: int | None, results_dir: Path, brokers: int = 1) -> dict:
+    """Writes broker.json: the (first) broker's process and limits, or why they are unknown, and how many brokers
+    share the devices (each generator process takes one: each holds about 1/brokers of them)."""
     found = {"pid": None, "why": "the broker is not a process on this machine"} if pid is None else {}
     if pid is not None:
         try:
             found = broker_process.limits(pid)
         except OSError as error:
             found = {"pid": pid, "why": f"cannot read /proc/{pid}: {error}"}
+    found["brokers"] = brokers
     (results_dir / "broker.json").write_text(json.dumps(found, indent=2) + "\n")
     return found
 
@@ -96,6 +98,7 @@ def limit_reached(limits: dict, devices: int | None) -> str:
     listeners and the watches), or ""."""
     if devices is None:
         return ""
+    devices = devices // limits.get("brokers", 1)  # this broker's share
     candidates = [(f"max_connections {value:,}", value) for value in limits.get("max_connections", []) if value > 0]
     if "open_files" in limits:
         candidates.append((f"open-file limit {limits['open_files']['soft']:,}", limits["open_files"]["soft"]))
@@ -123,8 +126,10 @@ def broker_per_level(results_dir: Path, limits: dict) -> str:
     else:
         files = limits.get("open_files", {"soft": "?", "hard": "?"})
         per_listener = limits.get("max_connections") or "none"
+        shared = limits.get("brokers", 1)
+        watched = f" (the first of {shared} brokers, each with about 1/{shared} of the devices)" if shared > 1 else ""
         lines += [
-            f"Broker process {limits['pid']}: open files {files['soft']} (hard {files['hard']}), "
+            f"Broker process {limits['pid']}{watched}: open files {files['soft']} (hard {files['hard']}), "
             f"max_connections per listener {per_listener}.",
             "",
         ]
@@ -198,8 +203,9 @@ def main(argv=None) -> int:
     if args.time_limit <= 0:
         options.error("--time-limit must be positive")
     try:
-        address = BrokerAddress.parse(args.host)
-        preflight(address)
+        addresses = brokers(args.host)
+        for address in addresses:
+            preflight(address)
     except (ValueError, ConnectionError) as error:
         print(f"mqtt_search: error: {error}", file=sys.stderr)
         return 2
@@ -212,13 +218,14 @@ def main(argv=None) -> int:
         "-m",
         "lampi_load.mqtt.sys_log",
         "--host",
-        args.host,
+        args.host.split(",")[0],  # the first broker's $SYS: the others' are alike
         "--out",
         str(results_dir / "sys.jsonl"),
     ]
     logger = subprocess.Popen([*sys_log, "--duration", str(args.time_limit + locust_run.GRACE)], cwd=LOADTESTING)
+    address = addresses[0]  # the broker watched: its CPU, heap and limits
     pid = broker_process.listening_pid(address.port) if is_loopback(address.host) else None
-    broker_limits(pid, results_dir)  # broker.json, which the report reads
+    broker_limits(pid, results_dir, len(addresses))  # broker.json, which the report reads
     cpu = broker_process.CpuRecorder(address.port, results_dir / "broker_cpu.jsonl").start() if pid else None
     try:
         found = locust_run.run_search("mqtt_search", command, results_dir, args.time_limit)

@@ -21,6 +21,15 @@ def test_a_broker_that_is_down_is_one_line(capsys, tmp_path):
     assert "cannot reach the broker at 127.0.0.1:1" in capsys.readouterr().err
 
 
+def test_every_broker_of_several_is_checked_before_the_search(capsys, mosquitto, tmp_path):
+    host = f"mqtt://{mosquitto.host}:{mosquitto.port},mqtt://127.0.0.1:1"
+    assert mqtt_search.main(["--host", host, "--results-root", str(tmp_path)]) == 2
+    assert (
+        capsys.readouterr().err.strip()
+        == "mqtt_search: error: cannot reach the broker at 127.0.0.1:1 ([Errno 111] Connection refused)"
+    )
+
+
 @pytest.mark.slow
 def test_a_short_search_writes_a_report_with_broker_health(mosquitto, tmp_path):
     hone = ["--hone-spawn-rate", "20", "--hone-ramp", "0.5", "--hone-settle", "1", "--hone-hold", "5"]
@@ -81,6 +90,9 @@ def test_the_verdict_names_the_broker_limit_that_ended_the_search():
     assert mqtt_search.limit_reached({**limits, "max_connections": [19_000]}, 19_900) == "max_connections 19,000"
     assert mqtt_search.limit_reached(limits, 1_000) == ""
     assert mqtt_search.limit_reached({"pid": None}, 19_900) == ""
+    # Two brokers share the devices: each met its 20,000 files at about 39,800 devices in all.
+    assert mqtt_search.limit_reached({**limits, "brokers": 2}, 19_900) == ""
+    assert mqtt_search.limit_reached({**limits, "brokers": 2}, 39_800) == "open-file limit 20,000"
 
 
 def test_the_search_judges_throughput_with_the_profiles_rate_and_burstiness(tmp_path):
