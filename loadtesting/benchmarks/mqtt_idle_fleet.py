@@ -46,10 +46,19 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def generator_lines(log: Path) -> dict[str, str]:
+    """Each generator process's latest `generator:` line (logged every 10 s), by its process id."""
+    latest = {}
+    for line in log.read_text().splitlines():
+        if "generator: " in line and "(process " in line:
+            latest[line.rsplit("(process ", 1)[1].split(")")[0]] = line.split("generator: ", 1)[1]
+    return latest
+
+
 def connected_devices(log: Path, processes: int) -> int:
-    """Devices connected over all processes, from each one's latest `generator:` line (logged every 10 s)."""
-    lines = [line for line in log.read_text().splitlines() if "generator: " in line][-processes:]
-    return sum(int(line.split("generator: ", 1)[1].split()[0]) for line in lines)
+    """Devices connected over all processes (0 until every process has logged)."""
+    latest = generator_lines(log)
+    return sum(int(line.split()[0]) for line in latest.values()) if len(latest) >= processes else 0
 
 
 def total_cpu(pids: list[int]) -> float:
@@ -104,7 +113,7 @@ def main() -> int:
             generator = 100 * (total_cpu(generators) - generator0) / elapsed
             broker_cpu = 100 * (total_cpu(broker_pids) - broker0) / elapsed
             broker_files = [len(os.listdir(f"/proc/{pid}/fd")) for pid in broker_pids]  # about its connections
-            connected = [line for line in log.read_text().splitlines() if "generator:" in line][-args.processes :]
+            connected = list(generator_lines(log).values())
         finally:
             locust.terminate()  # Locust stops its users and writes its CSV on SIGTERM
             locust.wait(timeout=300)
@@ -126,7 +135,7 @@ def main() -> int:
         "brokers": args.brokers,
         "broker_open_files": broker_files,
         "processes": args.processes,
-        "last_generator_lines": [line.split("generator: ", 1)[1] for line in connected],
+        "last_generator_lines": connected,
         "load_average": os.getloadavg(),
         **provenance(server_here=False),
     }

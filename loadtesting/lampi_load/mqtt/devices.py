@@ -3,6 +3,7 @@ ids not in use, a watch on the generator's own load, and (in the process that ke
 messages the broker dropped."""
 
 import logging
+import os
 import random
 import time
 
@@ -163,11 +164,12 @@ def watch_generator(environment, watched: Devices, every: float = 10.0) -> None:
         busy = cpu >= 90 or slowest > 0.1
         (logger.warning if busy else logger.info)(
             "generator: %d devices connected, %d unacknowledged (oldest %.1f s), slowest loop pass %.0f ms, "
-            "CPU %.0f%%%s",
+            "CPU %.0f%% (process %d)%s",
             connected,
             loop.inflight(),
             oldest,
             slowest * 1000,
             cpu,
+            os.getpid(),
             ": THE GENERATOR IS THE BOTTLENECK, add --processes" if busy else "",
         )
