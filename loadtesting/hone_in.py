@@ -28,6 +28,23 @@ logger = logging.getLogger("lampi_load.hone_in")
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
+class FirstSpawnRateWarning(logging.Filter):
+    """Lets Locust's "spawn rate is very high" warning through once. The search hands the master one second's
+    step at a time, with a rate that covers it (`HoneInShape.paced`): past 100 users/s per worker the master
+    would repeat the warning every second of every ramp, about steps that are not one fast ramp."""
+
+    seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.getMessage().startswith("Your selected spawn rate is very high"):
+            return True
+        first, FirstSpawnRateWarning.seen = not FirstSpawnRateWarning.seen, True
+        return first
+
+
+logging.getLogger("locust.runners").addFilter(FirstSpawnRateWarning())
+
+
 @events.init_command_line_parser.add_listener
 def add_hone_in_options(parser):
     group = parser.add_argument_group("hone-in search", "Used when loadtesting/hone_in.py is among the -f files")

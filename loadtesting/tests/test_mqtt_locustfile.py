@@ -257,3 +257,16 @@ def test_a_bad_host_is_one_clear_line(tmp_path):
     )
     assert run.returncode != 0
     assert "mqtt_locustfile: bad broker address 'http://127.0.0.1:8080'" in run.stderr
+
+
+def test_the_searchs_steps_warn_of_a_high_spawn_rate_once(mosquitto, tmp_path):
+    # 400 devices/s over two workers is 200 per worker each second: Locust's master warns of every such step.
+    port = str(free_port())
+    command = locust(f"mqtt://{mosquitto.host}:{mosquitto.port}", tmp_path, "--mqtt-devices", "3000")
+    command[2] += f",{REPO / 'loadtesting' / 'hone_in.py'}"
+    command += ["--hone-spawn-rate", "400", "--hone-time-limit", "8", "--hone-max-users", "3000", "--hone-sar", "off"]
+    command += ["--hone-results-dir", str(tmp_path / "search"), "--processes", "2", "--master-bind-host", "127.0.0.1"]
+    command += ["--master-bind-port", port, "--master-port", port]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=90, cwd=REPO)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stderr.count("Your selected spawn rate is very high") == 1
