@@ -415,9 +415,9 @@ class HoneInSearch:
         low = below["users"]
         if high - low <= self._resolution(low):
             return None
-        if untried and low < seen < high:
-            return seen, "usable"
         margin = max(math.ceil(self._resolution(low) / 2), (high - low) / 4)
+        if untried and low + margin <= seen <= high - margin:
+            return seen, "usable"
         guess = (low + high) / 2
         if below["p95_ms"] is not None and above["p95_ms"] is not None and above["p95_ms"] > below["p95_ms"]:
             guess = low + (high - low) * (bound - below["p95_ms"]) / (above["p95_ms"] - below["p95_ms"])
