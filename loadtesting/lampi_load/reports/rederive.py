@@ -36,11 +36,15 @@ def rederive(verdict: dict) -> dict:
         "first_failing_users": failing["users"] if failing else None,
         "failure_reason": failing["reason"] if failing else "",
         "failing_level": failing,
-        "generator_bound": verdict["status"] == "generator-bound" or bool(best and best["generator_cpu"] > limit),
+        # As the search decides (HoneInSearch._finish): either named level run with the generator saturated.
+        "generator_bound": verdict["status"] == "generator-bound"
+        or any(level is not None and level["generator_cpu"] > limit for level in (best, failing)),
         "usable_p95_ms": bound or None,
         "max_users_usable": (usable["users"] if usable else 0) if bound else None,
         "usable_level": usable,
     }
+    if failing is not None and failing["generator_cpu"] > limit and verdict["status"] in ("converged", "time-limit"):
+        updated["status"] = "generator-bound"  # the first failing load is one this generator cannot produce
     moments = {name: window for name, window in verdict["moments"].items() if name == "minimal"}
     for name, level in (("max_without_error", best), ("failing", failing)):
         if level is not None:

@@ -61,6 +61,15 @@ def test_every_failing_figure_comes_from_the_smallest_failing_level():
     assert verdict["max_users_usable"] == 10
 
 
+def test_a_failing_level_run_with_the_generator_saturated_makes_the_verdict_generator_bound():
+    # As the search itself decides: the first failing load is one the generator could not produce honestly.
+    verdict = old_verdict()
+    verdict["levels"][4]["generator_cpu"] = 97.0
+    derived = rederive.rederive(verdict)
+    assert derived["generator_bound"] is True
+    assert derived["status"] == "generator-bound"
+
+
 def test_re_deriving_twice_changes_nothing():
     once = rederive.rederive(old_verdict())
     assert rederive.rederive(json.loads(json.dumps(once))) == once
