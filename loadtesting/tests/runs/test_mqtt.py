@@ -125,5 +125,10 @@ def test_a_run_with_processes_gets_a_master_port_of_its_own(tmp_path):
     command = mqtt_search.locust_command(args, tmp_path, ["--processes", "2"])
     port = command[command.index("--master-bind-port") + 1]
     assert command[command.index("--master-port") + 1] == port != "5557"
-    given = mqtt_search.locust_command(args, tmp_path, ["--processes", "2", "--master-bind-port", "6000"])
-    assert given.count("--master-bind-port") == 1
+    joined = mqtt_search.locust_command(args, tmp_path, ["--processes=2"])
+    assert joined[joined.index("--master-port") + 1] != "5557"
+    # The user's own ports win whole: never our bind port with their master port.
+    for given in (["--master-bind-port", "6000"], ["--master-port", "6000"]):
+        command = mqtt_search.locust_command(args, tmp_path, ["--processes", "2", *given])
+        assert command.count(given[0]) == 1
+        assert {"--master-bind-port", "--master-port"} - {given[0]} - set(command)
