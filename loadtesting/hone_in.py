@@ -45,6 +45,11 @@ class FirstSpawnRateWarning(logging.Filter):
 logging.getLogger("locust.runners").addFilter(FirstSpawnRateWarning())
 
 
+@events.test_start.add_listener
+def warn_again(environment, **kwargs):
+    FirstSpawnRateWarning.seen = False  # once per test: a web UI's next test may ramp too fast for real
+
+
 @events.init_command_line_parser.add_listener
 def add_hone_in_options(parser):
     group = parser.add_argument_group("hone-in search", "Used when loadtesting/hone_in.py is among the -f files")
