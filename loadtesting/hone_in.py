@@ -45,9 +45,10 @@ class FirstSpawnRateWarning(logging.Filter):
 logging.getLogger("locust.runners").addFilter(FirstSpawnRateWarning())
 
 
-@events.test_start.add_listener
+@events.test_stop.add_listener
 def warn_again(environment, **kwargs):
-    FirstSpawnRateWarning.seen = False  # once per test: a web UI's next test may ramp too fast for real
+    # Once per test: a web UI's next test may ramp too fast for real. (Not at test_start: a master warns before it.)
+    FirstSpawnRateWarning.seen = False
 
 
 @events.init_command_line_parser.add_listener
