@@ -45,6 +45,12 @@ class FirstSpawnRateWarning(logging.Filter):
 logging.getLogger("locust.runners").addFilter(FirstSpawnRateWarning())
 
 
+@events.test_stop.add_listener
+def warn_again(environment, **kwargs):
+    # Once per test: a web UI's next test may ramp too fast for real. (Not at test_start: a master warns before it.)
+    FirstSpawnRateWarning.seen = False
+
+
 @events.init_command_line_parser.add_listener
 def add_hone_in_options(parser):
     group = parser.add_argument_group("hone-in search", "Used when loadtesting/hone_in.py is among the -f files")

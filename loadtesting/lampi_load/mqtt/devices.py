@@ -38,8 +38,12 @@ class Devices:
 
         # One process: every id. A worker: the slice its master handed it at the test's start (IdSlices).
         index, slices = getattr(environment, "lampi_id_slice", (0, 1))
-        if isinstance(environment.runner, WorkerRunner) and not hasattr(environment, "lampi_id_slice"):
-            logger.warning("no id slice from the master (joined after the test's start?): this worker takes every id")
+        self.orphan = isinstance(environment.runner, WorkerRunner) and not hasattr(environment, "lampi_id_slice")
+        if self.orphan:
+            # Every id is some other worker's: its devices would kick theirs off. It starts none.
+            logger.error(
+                "no device ids from the master (this worker joined after the test started): it starts no device"
+            )
         # Several brokers: process i takes broker i (modulo their number).
         addresses = brokers(environment.host)
         address = addresses[index % len(addresses)]
@@ -55,7 +59,7 @@ class Devices:
         )
         first = options.mqtt_device_start
         # Picked without replacement: two connections with one client id would keep kicking each other off.
-        self.free_numbers = list(range(first + index, first + options.mqtt_devices, slices))
+        self.free_numbers = [] if self.orphan else list(range(first + index, first + options.mqtt_devices, slices))
         random.shuffle(self.free_numbers)
 
     @classmethod

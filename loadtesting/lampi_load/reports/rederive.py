@@ -4,7 +4,9 @@
 Verdicts written before the search named its failing figures from one level paired the lowest failing user count
 with the first failing level's reason. This derives each verdict.json's figures again from its own `levels`
 (`lampi_load.search.machine.derive`, the search's own rule, with the run's usability bound) and rewrites them: the
-largest passing level, the smallest failing level with its own reason and window, the usable maximum. The status,
+largest passing level, the smallest failing level with its own reason and window, the usable maximum. The status
+stays as recorded, except that a failing level run with the generator saturated makes it generator-bound, as the
+search decides (a recorded generator-bound stays: the search may have seen saturation the levels no longer name);
 the levels, the settings and the sar slices stay as recorded; where the failing moment moved, `sar_windows` says
 which levels the slices cover (sa.bin is not committed, so they cannot be cut again). Then every report.md beside a
 verdict and every comparison.md is written again. Re-running it changes nothing more.

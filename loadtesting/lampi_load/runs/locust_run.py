@@ -58,7 +58,8 @@ def locust_command(locustfile: str, args, results_dir: Path, options: list[str],
     command += ["--headless", "--only-summary", "--host", args.host]
     command += ["--csv", str(results_dir / "locust"), "--csv-full-history"]
     command += ["--hone-results-dir", str(results_dir), "--hone-time-limit", str(args.time_limit), *options]
-    if "--processes" in extra and not any(arg.startswith("--master-bind-port") for arg in extra):
+    distributed = any(arg == "--processes" or arg.startswith("--processes=") for arg in extra)
+    if distributed and not any(arg.startswith(("--master-bind-port", "--master-port")) for arg in extra):
         # Locust's default master port, 5557, is any other Locust's on this machine: this run's workers would join
         # another run's master, or wait forever for one that could not bind it.
         port = str(unused_port())

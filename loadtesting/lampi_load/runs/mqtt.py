@@ -81,7 +81,7 @@ def is_loopback(host: str) -> bool:
 
 def broker_limits(pid: int | None, results_dir: Path, brokers: int = 1) -> dict:
     """Writes broker.json: the (first) broker's process and limits, or why they are unknown, and how many brokers
-    share the devices (each generator process takes one: each holds about 1/brokers of them)."""
+    share the devices (each generator process takes one of them)."""
     found = {"pid": None, "why": "the broker is not a process on this machine"} if pid is None else {}
     if pid is not None:
         try:
@@ -93,12 +93,11 @@ def broker_limits(pid: int | None, results_dir: Path, brokers: int = 1) -> dict:
     return found
 
 
-def limit_reached(limits: dict, devices: int | None) -> str:
+def limit_reached(limits: dict, devices: int | float | None) -> str:
     """The lowest of the broker's limits a failing level of `devices` met (within 2%, less a few for its own
     listeners and the watches), or ""."""
     if devices is None:
         return ""
-    devices = devices // limits.get("brokers", 1)  # this broker's share
     candidates = [(f"max_connections {value:,}", value) for value in limits.get("max_connections", []) if value > 0]
     if "open_files" in limits:
         candidates.append((f"open-file limit {limits['open_files']['soft']:,}", limits["open_files"]["soft"]))
@@ -127,7 +126,11 @@ def broker_per_level(results_dir: Path, limits: dict) -> str:
         files = limits.get("open_files", {"soft": "?", "hard": "?"})
         per_listener = limits.get("max_connections") or "none"
         shared = limits.get("brokers", 1)
-        watched = f" (the first of {shared} brokers, each with about 1/{shared} of the devices)" if shared > 1 else ""
+        watched = (
+            f" (the first of {shared} brokers: its figures below are for the devices it held, from its $SYS clients)"
+            if shared > 1
+            else ""
+        )
         lines += [
             f"Broker process {limits['pid']}{watched}: open files {files['soft']} (hard {files['hard']}), "
             f"max_connections per listener {per_listener}.",
@@ -146,12 +149,15 @@ def broker_per_level(results_dir: Path, limits: dict) -> str:
         since = max(level["start"], level["end"] - hold)
         cpu = broker_process.cpu_share(results_dir / "broker_cpu.jsonl", since, level["end"])
         level_heap, level_clients = last_before(heap, level["end"]), last_before(clients, level["end"])
+        # The watched broker's share of the devices: all of them, or (several brokers) what its $SYS counts.
+        share = 1.0 if limits.get("brokers", 1) == 1 else (level_clients / level["users"] if level_clients else None)
         per_client = level_heap / level_clients if level_heap and level_clients else None
         drops = last_before(dropped, level["end"], 0.0) - last_before(dropped, level["start"], 0.0)
         # µs of the broker's CPU per message the devices sent (their requests/s in the hold): it includes what the
         # broker does for each (deliveries to subscribers, retained state), which is what a projection needs.
-        per_message = cpu / 100 * 1e6 / level["rps"] if cpu is not None and level["rps"] else None
-        costs[level["users"]] = (cpu, per_message, per_client)
+        known = cpu is not None and level["rps"] and share
+        per_message = cpu / 100 * 1e6 / (level["rps"] * share) if known else None
+        costs[level["users"]] = (cpu, per_message, per_client, share)
         cells = [
             f"{level['users']:,}",
             "yes" if level["passed"] else "no",
@@ -163,17 +169,22 @@ def broker_per_level(results_dir: Path, limits: dict) -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     best = verdict.get("max_users_without_error")
-    cpu, per_message, per_client = costs.get(best, (None, None, None))
-    if best and cpu:
+    cpu, per_message, per_client, share = costs.get(best, (None, None, None, None))
+    if best and cpu and share:
         # Linear in devices at this profile's message rate: what the broker's core and memory would allow.
         memory = f"; its heap grows about {per_client / 1e3:.1f} kB per device" if per_client else ""
         each = f" ({per_message:.0f} µs per device message)" if per_message is not None else ""
         lines += [
             "",
-            f"At {best:,} devices the broker used {cpu:.0f}% of its core{each}: at this profile's rate its core would"
-            f" be full near {best * 100 / cpu:,.0f} devices{memory}.",
+            f"At {best * share:,.0f} devices the broker used {cpu:.0f}% of its core{each}: at this profile's rate its"
+            f" core would be full near {best * share * 100 / cpu:,.0f} devices{memory}.",
         ]
-    met = limit_reached(limits, verdict.get("first_failing_users"))
+    failing = verdict.get("failing_level")
+    on_watched = None
+    if failing is not None:
+        _, _, _, share = costs.get(failing["users"], (None, None, None, None))
+        on_watched = failing["users"] * share if share else None
+    met = limit_reached(limits, on_watched)
     if met:
         lines += ["", f"**The search ended at the broker's {met}.**"]
     elif verdict.get("first_failing_users") is not None:

@@ -39,8 +39,9 @@ MINIMAL_SECONDS = 5.0
 """The minimal-load moment: the probe's first seconds (at most spawn_rate * 5 users)."""
 
 STALL_SECONDS = 15.0
-"""The probe ends if the user count has not risen for this long below `max_users`: the generator starts no more
-(every device id in use, a worker gone). Longer than a distributed runner's gaps between user-count reports (3 s)."""
+"""The probe ends if the user count has not risen for this long (or for two users' worth of the spawn rate, if
+longer) below `max_users`: the generator starts no more (every device id in use, a worker gone). Longer than a
+distributed runner's gaps between user-count reports (3 s)."""
 
 
 @dataclass(frozen=True)
@@ -218,16 +219,16 @@ class HoneInSearch:
         elif sample.users < self.settings.max_users:
             if sample.users > probe.highest_users:
                 probe.highest_users, probe.rising_since = sample.users, now
-            if sample.users == 0 or now - max(probe.rising_since, probe.start) < STALL_SECONDS:
+            window = max(STALL_SECONDS, 2 / self.settings.spawn_rate)
+            if now - max(probe.rising_since, probe.start) < window:
                 return
             probe.stalled_users = self.cap = sample.users
             logger.warning(
                 "probe: the user count stopped rising at %d of %d for %.0f s: the generator starts no more (for "
-                "MQTT, raise --mqtt-devices); levels go up to %d",
+                "MQTT, raise --mqtt-devices; distributed, check the workers)",
                 sample.users,
                 self.settings.max_users,
-                STALL_SECONDS,
-                self.cap,
+                window,
             )
         probe.end = now
         probe.first_failure_users = sample.users if probe.reason else None
@@ -238,9 +239,11 @@ class HoneInSearch:
             "end": min(now, probe.start + MINIMAL_SECONDS),
         }
         self.probe = None
-        logger.info(
-            "probe: %s at %d users; level tests follow", probe.reason or "no failure up to max users", sample.users
-        )
+        if self.cap == 0:
+            self._finish("users-stalled", now)  # no user ever started: nothing to test
+            return
+        ending = probe.reason or ("no failure, users stalled" if probe.stalled_users is not None else "no failure")
+        logger.info("probe: %s at %d users; level tests follow", ending, sample.users)
         # The first level is the probe's estimate itself: it fails (then steps go down) or passes (then up).
         self._begin_level(sample.users if probe.reason else self.cap, "probed", now, sample)
 

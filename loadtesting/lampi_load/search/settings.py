@@ -60,6 +60,15 @@ class SearchSettings:
             "max_users": (self.max_users >= 1, "give at least 1 user"),
             "time_limit": (self.time_limit > 0, "give seconds above 0"),
             "generator_cpu_limit": (0 < self.generator_cpu_limit <= 100, "give a percentage above 0, at most 100"),
+            "max_p95_ms": (self.max_p95_ms is None or self.max_p95_ms > 0, "give ms above 0, or 0 for off"),
+            "usable_p95_ms": (self.usable_p95_ms is None or self.usable_p95_ms >= 0, "give ms above 0, or 0 for off"),
+            "expected_rps_per_user": (
+                self.expected_rps_per_user is None or self.expected_rps_per_user > 0,
+                "give requests per second above 0, or 0 for off",
+            ),
+            "min_rps_fraction": (0 < self.min_rps_fraction <= 1, "give a share above 0, at most 1"),
+            "min_expected_count": (self.min_expected_count >= 0, "give a count, 0 or more"),
+            "expected_dispersion": (self.expected_dispersion > 0, "give a ratio above 0"),
         }
         for name, (good, advice) in rules.items():
             if not good:

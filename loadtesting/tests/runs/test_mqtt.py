@@ -90,9 +90,6 @@ def test_the_verdict_names_the_broker_limit_that_ended_the_search():
     assert mqtt_search.limit_reached({**limits, "max_connections": [19_000]}, 19_900) == "max_connections 19,000"
     assert mqtt_search.limit_reached(limits, 1_000) == ""
     assert mqtt_search.limit_reached({"pid": None}, 19_900) == ""
-    # Two brokers share the devices: each met its 20,000 files at about 39,800 devices in all.
-    assert mqtt_search.limit_reached({**limits, "brokers": 2}, 19_900) == ""
-    assert mqtt_search.limit_reached({**limits, "brokers": 2}, 39_800) == "open-file limit 20,000"
 
 
 def test_the_search_judges_throughput_with_the_profiles_rate_and_burstiness(tmp_path):
@@ -125,5 +122,28 @@ def test_a_run_with_processes_gets_a_master_port_of_its_own(tmp_path):
     command = mqtt_search.locust_command(args, tmp_path, ["--processes", "2"])
     port = command[command.index("--master-bind-port") + 1]
     assert command[command.index("--master-port") + 1] == port != "5557"
-    given = mqtt_search.locust_command(args, tmp_path, ["--processes", "2", "--master-bind-port", "6000"])
-    assert given.count("--master-bind-port") == 1
+    joined = mqtt_search.locust_command(args, tmp_path, ["--processes=2"])
+    assert joined[joined.index("--master-port") + 1] != "5557"
+    # The user's own ports win whole: never our bind port with their master port.
+    for given in (["--master-bind-port", "6000"], ["--master-port", "6000"]):
+        command = mqtt_search.locust_command(args, tmp_path, ["--processes", "2", *given])
+        assert command.count(given[0]) == 1
+        assert {"--master-bind-port", "--master-port"} - {given[0]} - set(command)
+
+
+def test_with_several_brokers_the_watched_ones_figures_are_for_its_own_devices(tmp_path):
+    # Two brokers; the watched one held 500 of a level's 1,000 devices ($SYS clients/connected), which sent 100
+    # messages/s in all: its 50% of a core is 10,000 µs per message of its own 50/s, and its core fills near 1,000.
+    level = {"users": 1000, "passed": True, "start": 0.0, "end": 40.0, "rps": 100.0}
+    verdict = {"levels": [level], "settings": {"hold": 20.0}, "max_users_without_error": 1000}
+    (tmp_path / "verdict.json").write_text(json.dumps(verdict))
+    cpu = [{"t": float(t), "pid": 7, "cpu_s": 0.5 * t} for t in range(41)]
+    (tmp_path / "broker_cpu.jsonl").write_text("".join(json.dumps(sample) + "\n" for sample in cpu))
+    clients = {"topic": "$SYS/broker/clients/connected", "t": 39.0, "value": "500"}
+    (tmp_path / "sys.jsonl").write_text(json.dumps(clients) + "\n")
+    limits = {"pid": 7, "open_files": {"soft": 20_000, "hard": 20_000}, "brokers": 2}
+    section = mqtt_search.broker_per_level(tmp_path, limits)
+    assert "the first of 2 brokers" in section
+    assert "| 1,000 | yes | 50 | 10000 µs |" in section
+    assert "At 500 devices the broker used 50% of its core" in section
+    assert "full near 1,000 devices" in section

@@ -332,3 +332,38 @@ def test_a_probe_whose_users_stop_rising_ends_and_caps_the_levels():
     assert verdict.max_users_without_error == 400
     assert max(level["users"] for level in verdict.levels) == 400
     assert "highest_users" not in verdict.probe
+
+
+class NoUsers(SyntheticRun):
+    """No user ever starts (a distributed master whose workers are gone)."""
+
+    def tick(self, target):
+        super().tick(0)
+
+
+def test_a_probe_that_starts_no_user_ends_without_levels():
+    verdict = NoUsers(FAST, capacity=5000).run()
+    assert verdict.status == "users-stalled"
+    assert verdict.probe["stalled_users"] == 0
+    assert verdict.max_users_without_error == 0
+    assert verdict.levels == []
+
+
+class SlowSpawn(SyntheticRun):
+    """Users start at a fraction of one a second, as Locust paces them (one every 1 / spawn_rate s)."""
+
+    def tick(self, target):
+        self.now += 1
+        started = int(self.now * self.settings.spawn_rate)
+        self.users = min(target, started) if target > self.users else target
+        self.users_at[self.now] = self.users
+        self.requests += self.rate(self.users)
+
+
+def test_a_slow_spawn_rate_is_not_a_stall():
+    # At 0.1 users/s one user starts every 10 s, at 0.05 every 20 s: longer than the 15 s a stall needs at 10/s.
+    for rate in (0.1, 0.05):
+        settings = SearchSettings(hold=10, settle=5, ramp=10, time_limit=600, spawn_rate=rate, max_users=3)
+        verdict = SlowSpawn(settings, capacity=100).run()
+        assert verdict.probe["stalled_users"] is None, rate
+        assert verdict.probe["end"] >= 3 / rate

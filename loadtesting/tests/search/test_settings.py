@@ -51,6 +51,8 @@ def test_a_mistyped_value_is_refused_by_the_parser(capsys):
         (["--hone-resolution-users", "0"], "--hone-resolution-users 0: give at least 1 user"),
         (["--hone-resolution-pct", "150"], "--hone-resolution-pct 150: give a percentage from 0 to under 100"),
         (["--hone-max-users", "0"], "--hone-max-users 0: give at least 1 user"),
+        (["--hone-usable-p95-ms", "-1"], "--hone-usable-p95-ms -1: give ms above 0, or 0 for off"),
+        (["--hone-max-p95-ms", "-1"], "--hone-max-p95-ms -1: give ms above 0, or 0 for off"),
     ],
 )
 def test_settings_the_search_cannot_run_with_are_refused_naming_the_option(args, line):
