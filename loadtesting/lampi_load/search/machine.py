@@ -38,6 +38,10 @@ logger = logging.getLogger("lampi_load.search.machine")
 MINIMAL_SECONDS = 5.0
 """The minimal-load moment: the probe's first seconds (at most spawn_rate * 5 users)."""
 
+NEAR_BOUND = 2.0
+"""A level whose p95 is at most this many times the usability bound is near the usable edge: the usable search
+steps down from it by the resolution, doubling, instead of in proportion to its p95."""
+
 STALL_SECONDS = 15.0
 """The probe ends if the user count has not risen for this long (or for two users' worth of the spawn rate, if
 longer) below `max_users`: the generator starts no more (every device id in use, a worker gone). Longer than a
@@ -393,10 +397,12 @@ class HoneInSearch:
 
     def _next_usable(self) -> tuple[int, str] | None:
         """The next level for the usable maximum (p95 at or under the bound), or None when it is known. It steers by
-        the p95s measured: where the probe's p95 crossed the bound first, then by interpolating between the p95s of
-        the levels either side of the bound (p95 grows steeply near saturation: bisection would take twice the
-        levels), but never into the outer quarters of the gap: on that hockey stick, interpolation alone creeps up
-        from below a few percent per level (1,893, 2,009, 2,083 users toward a bound near 2,150 in a tuned run)."""
+        the p95s measured: where the probe's p95 crossed the bound first; below a level not usable, by the
+        resolution, doubling, if its p95 was near the bound (`NEAR_BOUND`), else in proportion; then by
+        interpolating between the p95s of the levels either side of the bound (p95 grows steeply near
+        saturation: bisection would take twice the levels), but never into the outer quarters of the gap: on
+        that hockey stick, interpolation alone creeps up from below a few percent per level (1,893, 2,009,
+        2,083 users toward a bound near 2,150 in a tuned run)."""
         bound = self.settings.usable_p95_ms
         levels = self.verdict.levels
         figures = derive(levels, bound)
@@ -411,6 +417,14 @@ class HoneInSearch:
                 return None
             if untried and seen < high:
                 return seen, "usable"
+            if above["p95_ms"] and above["p95_ms"] <= NEAR_BOUND * bound:
+                # Just over the bound, where p95 climbs steeply with users (a saturated server): the edge is close
+                # below, so steps of the resolution, doubling (a tuned run: 1,993 users at 1.5 s; the proportional
+                # step went to 1,328, at 310 ms, a level wasted far below).
+                # Steps already taken down (the first not-usable level of this phase was the first guess).
+                over = sum(level["phase"] == "usable" and level["users"] >= high for level in levels)
+                tries = max(over - 1, 0)
+                return max(1, high - self._step(high, tries), high // 2), "usable"
             # In proportion to how far over the bound the lowest level was: one level, not a dozen, from 3.9 s at
             # 28 users to 7 users.
             share = min(max(bound / above["p95_ms"], 0.1), 0.95) if above["p95_ms"] else 0.5

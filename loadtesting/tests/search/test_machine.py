@@ -367,3 +367,28 @@ def test_a_slow_spawn_rate_is_not_a_stall():
         verdict = SlowSpawn(settings, capacity=100).run()
         assert verdict.probe["stalled_users"] is None, rate
         assert verdict.probe["end"] >= 3 / rate
+
+
+class LateCrossing(SyntheticRun):
+    """The probe's p95 crosses 1 s only at 1,990 users, where a level then measures 1.5 s (a tuned run's 1,993)."""
+
+    def sample(self):
+        sample = super().sample()
+        if not self.search.verdict.levels:
+            return dataclasses.replace(sample, p95_ms=1500.0 if self.users >= 1990 else 500.0)
+        return sample
+
+
+def test_a_level_just_over_the_bound_steps_down_by_the_resolution():
+    # Flat at 600 ms up to 1,900 users, then 10 ms more per user: usable up to 1,940. The proportional step from
+    # 1.5 s went to two thirds of the users, far below the edge, and took five levels more.
+    def p95(users):
+        return 600 + max(0, users - 1900) * 10
+
+    run = LateCrossing(SearchSettings(hold=10, settle=5, ramp=10, time_limit=3600), 2600, p95=p95)
+    verdict = run.run()
+    usable = [level["users"] for level in verdict.levels if level["phase"] == "usable"]
+    assert usable[:2] == [1990, 1890], usable
+    assert len(usable) <= 4, usable
+    assert verdict.usable_converged
+    assert verdict.max_users_usable <= 1940 < verdict.max_users_usable + resolution(run.settings, 1940)
