@@ -1,6 +1,6 @@
 """Our shared-event-loop MQTT client against Locust's MqttUser and bare paho, on one private broker, same run.
 
-    .venv/bin/python loadtesting/benchmarks/mqtt_vs_mqttuser.py --seconds 20 --markdown /tmp/bench.md
+    .venv/bin/python loadtesting/benchmarks/mqtt_vs_mqttuser.py --seconds 20 --out loadtesting/output/bench
 Starts Mosquitto on free loopback ports, pins it to CPU 1 and every load generator to CPU 0 (taskset), then:
 throughput (acknowledged messages/s: 100 clients each keeping up to 20 QoS 1 (100 QoS 0) messages
 unacknowledged, topping up every 0.1 s, the same 120-byte payload) for our client, MqttUser and bare paho; and
@@ -23,6 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "loadtesting")]
+from lampi_load.reports.provenance import git_state  # noqa: E402
 from testing.mosquitto import Mosquitto  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
@@ -117,8 +118,21 @@ def main(argv=None) -> int:
         "--cases", nargs="+", choices=["throughput", "connections"], default=["throughput", "connections"]
     )
     parser.add_argument("--markdown", type=Path, help="also write the tables to this file")
+    parser.add_argument(
+        "--out", type=Path, help="folder for the raw output: tables.md and runs.jsonl (every run of every round)"
+    )
     args = parser.parse_args(argv)
-    lines = [f"Machine: {machine()}", "", f"Command: `{shlex.join(['python', *sys.argv])}`", ""]
+    state = git_state()
+    commit = f"{(state['commit'] or 'unknown')[:7]}{' (dirty)' if state['dirty'] else ''}"
+    lines = [
+        f"Machine: {machine()}",
+        "",
+        f"Command: `{shlex.join(['python', *sys.argv])}`",
+        "",
+        f"Commit: {commit}",
+        "",
+    ]
+    raw: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp, Mosquitto(Path(tmp) / "broker") as broker:
         subprocess.run(["taskset", "-pc", "1", str(broker.process.pid)], check=True, capture_output=True)
         lines += [
@@ -137,7 +151,9 @@ def main(argv=None) -> int:
                     rounds[name].append(
                         locust_run(broker, cls, args.clients, args.clients, args.seconds, env, Path(tmp))
                     )
+                    raw.append({"case": "throughput", "qos": qos, "generator": name, **rounds[name][-1]})
                 rounds["bare paho"].append(bare_run(broker, qos, args.clients, window, args.seconds))
+                raw.append({"case": "throughput", "qos": qos, "generator": "bare paho", **rounds["bare paho"][-1]})
             runs = {name: median_run(results) for name, results in rounds.items()}
             for name, run in runs.items():
                 per_core = 1e6 / run["cpu_us"]
@@ -157,6 +173,7 @@ def main(argv=None) -> int:
             seconds = count / args.spawn_rate + args.hold
             for name, cls in CONTENDERS.items():
                 run = locust_run(broker, cls, count, args.spawn_rate, seconds, {"BENCH_PACED": "1"}, Path(tmp))
+                raw.append({"case": "connections", "connections": count, "generator": name, **run})
                 total = run["ok"] + run["connects"] + run["failed"]
                 top = run["errors"][0] if run["errors"] else "-"
                 lines.append(
@@ -168,6 +185,10 @@ def main(argv=None) -> int:
     print(text)
     if args.markdown:
         args.markdown.write_text(text)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "tables.md").write_text(text)
+        (args.out / "runs.jsonl").write_text("".join(json.dumps(record) + "\n" for record in raw))
     return 0
 
 
