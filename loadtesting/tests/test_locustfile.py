@@ -19,6 +19,7 @@ import pytest
 
 from lampi_load.reports.render import render
 from lampi_load.search.machine import Verdict as SearchVerdict
+from testing.locust_workers import hand_started_workers
 from testing.ports import free_port, wait_for_port
 from testing.stacks import manage, site_url
 
@@ -230,19 +231,8 @@ def hand_started(tmp_path, *args, files, workers, timeout):
     worker = [LOCUST, "-f", paths, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
     master = [LOCUST, "-f", paths, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port)]
     master += ["--expect-workers", str(workers), *args]
-    started = [
-        subprocess.Popen(worker, cwd=LOADTESTING, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(workers)
-    ]
-    try:
+    with hand_started_workers(worker, workers, LOADTESTING):
         return subprocess.run(master, capture_output=True, text=True, timeout=timeout, cwd=LOADTESTING)
-    finally:
-        for process in started:
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.terminate()
-                process.wait(timeout=15)
 
 
 SEARCH_LIMIT = 15.0

@@ -21,6 +21,7 @@ import pytest
 
 from lampi_load.accounts import fake_device_id
 from lampi_load.mqtt.backoff import Backoff
+from testing.locust_workers import hand_started_workers
 from testing.mosquitto import Mosquitto
 from testing.mqtt_recorder import MqttRecorder
 from testing.ports import free_port
@@ -205,23 +206,15 @@ def test_each_worker_takes_its_own_ids_and_broker(tmp_path, mode):
         port = str(free_port())
         command = locust(host, tmp_path, "-u", "4", "-r", "4", "-t", "4s", "--mqtt-devices", "4")
         command += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port]
-        workers = []
-        if mode == "--processes 2":
-            command += ["--processes", "2", "--master-port", port]
+        # Workers started by hand get no kit option, as the Ansible loadgen role starts them.
+        worker = [LOCUST, "-f", LOCUSTFILE, "--worker", "--master-host", "127.0.0.1", "--master-port", port]
+        by_hand = 0 if mode == "--processes 2" else 2
+        if by_hand:
+            command += ["--master", "--expect-workers", str(by_hand)]
         else:
-            # Started by hand with no kit option, as the Ansible loadgen role starts them.
-            worker = [LOCUST, "-f", LOCUSTFILE, "--worker", "--master-host", "127.0.0.1", "--master-port", port]
-            workers = [subprocess.Popen(worker, cwd=REPO, stderr=subprocess.DEVNULL) for _ in range(2)]
-            command += ["--master", "--expect-workers", "2"]
-        try:
+            command += ["--processes", "2", "--master-port", port]
+        with hand_started_workers(worker, by_hand, REPO):
             run = subprocess.run(command, timeout=60, cwd=REPO)
-        finally:
-            for process in workers:
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.terminate()
-                    process.wait(timeout=15)
         devices = [re.findall(r"connected from \S+ as (1e\w+)", broker.log.read_text()) for broker in (one, two)]
     assert run.returncode == 0
     # Two devices on each broker, each device on one only: each worker had its own slice of the ids.
