@@ -107,8 +107,6 @@ class Probe:
     p95_over_usable_users: int | None = None
     stalled_users: int | None = None
     """Where the user count stopped rising short of `max_users` without a failure: the search's cap instead."""
-    highest_users: int = 0
-    rising_since: float = 0.0
 
 
 @dataclass
@@ -182,6 +180,7 @@ class HoneInSearch:
         self.deadline = now
         self.target = settings.max_users
         self.cap = settings.max_users  # lowered to the users the generator could start, if the probe stalls
+        self.probe_highest, self.probe_rising_since = 0, now  # the probe's user count, and since when it rose
         self.window_requests = self.window_failures = self.hold_requests = 0
         self.window_cpu, self.window_p95 = 0.0, None
         self.probe_errors: dict[str, int] = {}
@@ -221,10 +220,10 @@ class HoneInSearch:
         elif limit is not None and sample.p95_ms is not None and sample.p95_ms > limit:
             probe.reason = f"p95 {sample.p95_ms:.0f} ms over the {limit:.0f} ms bound"
         elif sample.users < self.settings.max_users:
-            if sample.users > probe.highest_users:
-                probe.highest_users, probe.rising_since = sample.users, now
+            if sample.users > self.probe_highest:
+                self.probe_highest, self.probe_rising_since = sample.users, now
             window = max(STALL_SECONDS, 2 / self.settings.spawn_rate)
-            if now - max(probe.rising_since, probe.start) < window:
+            if now - self.probe_rising_since < window:
                 return
             probe.stalled_users = self.cap = sample.users
             logger.warning(
@@ -236,7 +235,7 @@ class HoneInSearch:
             )
         probe.end = now
         probe.first_failure_users = sample.users if probe.reason else None
-        self.verdict.probe = self._probe_dict(probe)
+        self.verdict.probe = asdict(probe)
         self.verdict.moments["minimal"] = {
             "users": min(sample.users, math.ceil(self.settings.spawn_rate * MINIMAL_SECONDS)),
             "start": probe.start,
@@ -250,12 +249,6 @@ class HoneInSearch:
         logger.info("probe: %s at %d users; level tests follow", ending, sample.users)
         # The first level is the probe's estimate itself: it fails (then steps go down) or passes (then up).
         self._begin_level(sample.users if probe.reason else self.cap, "probed", now, sample)
-
-    @staticmethod
-    def _probe_dict(probe: Probe) -> dict:
-        found = asdict(probe)
-        del found["highest_users"], found["rising_since"]  # its own bookkeeping
-        return found
 
     # ------------------------------------------------------------------ one level test
     def _begin_level(self, users: int, phase: str, now: float, sample: Sample) -> None:
@@ -455,7 +448,7 @@ class HoneInSearch:
         verdict.ended_at = now
         if self.probe is not None:
             self.probe.end = now
-            verdict.probe = self._probe_dict(self.probe)
+            verdict.probe = asdict(self.probe)
         figures = derive(verdict.levels, self.settings.usable_p95_ms)
         best = figures["max_level"]
         verdict.max_users_without_error = best["users"] if best else 0
