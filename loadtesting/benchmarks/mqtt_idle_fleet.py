@@ -26,24 +26,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "loadtesting")]
 from lampi_load.mqtt.broker_process import cpu_seconds  # noqa: E402
-from lampi_load.reports.provenance import provenance  # noqa: E402
+from lampi_load.reports.provenance import children, provenance  # noqa: E402
 from lampi_load.results import new_run_dir  # noqa: E402
 from testing.mosquitto import Mosquitto  # noqa: E402
 from testing.ports import free_port  # noqa: E402
 
 BIN = Path(sys.executable).parent
-
-
-def children(pid: int) -> list[int]:
-    """The processes whose parent is `pid` (Locust's workers under --processes)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(stat.parent.name))
-        except (OSError, ValueError):
-            continue
-    return found
 
 
 def generator_lines(log: Path) -> dict[str, str]:
