@@ -23,6 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "loadtesting")]
+from lampi_load.mqtt.broker_process import cpu_seconds  # noqa: E402
 from lampi_load.reports.provenance import git_state  # noqa: E402
 from testing.mosquitto import Mosquitto  # noqa: E402
 
@@ -36,12 +37,6 @@ def machine() -> str:
     model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     return f"{platform.node()}: {os.cpu_count()} cores ({model}), Linux {platform.release()}; load average {load}"
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def locust_run(broker, user_class: str, users: int, rate: float, seconds: float, env: dict, csv_dir: Path) -> dict:
