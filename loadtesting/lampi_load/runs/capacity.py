@@ -43,11 +43,7 @@ CONFIGS: dict[str, tuple[str, dict, str]] = {
         "sqlite-pbkdf2",
     ),
     "postgresql": ("baseline", {"lampisite_db_engine": "postgresql", "lampisite_db_conn_max_age": 600}, "pg-pbkdf2"),
-    "uwsgi": (
-        "baseline",
-        {"uwsgi_processes": 4, "uwsgi_threads": 4, "uwsgi_listen": 1024, "uwsgi_lazy_apps": False},
-        "sqlite-pbkdf2",
-    ),
+    "uwsgi": ("baseline", {"uwsgi_processes": 4, "uwsgi_threads": 4, "uwsgi_listen": 1024}, "sqlite-pbkdf2"),
     "nginx": ("baseline", {"nginx_worker_connections": 4096, "nginx_keepalive_timeout": 30}, "sqlite-pbkdf2"),
 }
 
@@ -59,7 +55,7 @@ TUNED_STEPS: dict[str, list[str]] = {
     "argon2id": ["lampisite_password_hashers"],
     "sessions": ["lampisite_session_engine", "lampisite_cache_backend", "memcached_max_connections"],
     "postgresql": ["lampisite_db_engine", "lampisite_db_conn_max_age", "postgresql_max_connections"],
-    "uwsgi": ["uwsgi_processes", "uwsgi_threads", "uwsgi_listen", "uwsgi_lazy_apps"],
+    "uwsgi": ["uwsgi_processes", "uwsgi_threads", "uwsgi_listen"],
     "nginx": ["nginx_worker_processes", "nginx_worker_connections", "nginx_keepalive_timeout", "nginx_edge_redirects"],
 }
 
