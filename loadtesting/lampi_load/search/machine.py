@@ -346,10 +346,19 @@ class HoneInSearch:
     def _resolution(self, users: int) -> float:
         return max(self.settings.resolution_users, self.settings.resolution_fraction * users)
 
-    def _step(self, users: int, tries: int) -> int:
-        """The k-th step away from `users` with nothing on that side known yet: the resolution, then doubling (so a
-        limit far from the probe's estimate takes few levels)."""
-        return math.ceil(self._resolution(users)) * 2**tries
+    def _step_up(self, low: int, tries: int) -> int:
+        """The k-th step up from a passing `low` with no failure above it yet: the resolution, then doubling (so a
+        limit far from the probe's estimate takes few levels). Never over the resolution, so that a failure one
+        step up ends the search (a step rounded up, 2,686 -> 2,821 against 134.3 users, cost a level)."""
+        return max(1, math.floor(self._resolution(low))) * 2**tries
+
+    def _step_down(self, high: int, tries: int) -> int:
+        """The k-th step down from a failing `high` with no pass below it yet, as `_step_up`: the largest step d
+        within the resolution of the level it lands on, d <= max(resolution_users, resolution_fraction * (high - d)),
+        then doubling."""
+        fraction = self.settings.resolution_fraction
+        first = max(self.settings.resolution_users, math.floor(fraction * high / (1 + fraction)))
+        return max(1, first) * 2**tries
 
     def _next(self, now: float, sample: Sample) -> None:
         self.ending = "converged"
@@ -379,10 +388,10 @@ class HoneInSearch:
             if high <= 1:
                 self.ending = "fails-at-minimum"
                 return None
-            down = self._step(high, sum(level["phase"] == "down" for level in levels))
+            down = self._step_down(high, sum(level["phase"] == "down" for level in levels))
             return max(1, high - down, high // 2), "down"  # never more than halving
         if high is None:
-            up = self._step(low, sum(level["phase"] == "up" for level in levels))
+            up = self._step_up(low, sum(level["phase"] == "up" for level in levels))
             return min(low + up, self.cap), "up"
         if high - low <= self._resolution(low):
             return None
@@ -417,7 +426,7 @@ class HoneInSearch:
                 # Steps already taken down (the first not-usable level of this phase was the first guess).
                 over = sum(level["phase"] == "usable" and level["users"] >= high for level in levels)
                 tries = max(over - 1, 0)
-                return max(1, high - self._step(high, tries), high // 2), "usable"
+                return max(1, high - self._step_down(high, tries), high // 2), "usable"
             # In proportion to how far over the bound the lowest level was: one level, not a dozen, from 3.9 s at
             # 28 users to 7 users.
             share = min(max(bound / above["p95_ms"], 0.1), 0.95) if above["p95_ms"] else 0.5
