@@ -29,11 +29,14 @@ def resolution(settings: dict, users: int) -> float:
     return max(settings["resolution_users"], settings["resolution_fraction"] * users)
 
 
-def agreement(verdicts: list[dict], key: str) -> str:
-    """`yes (gap G, resolution R)` when every pair of the runs' `key` is within the resolution at the smaller."""
+def agreement(verdicts: list[dict], key: str, converged: str = "") -> str:
+    """`yes (gap G, resolution R)` when every pair of the runs' `key` is within the resolution at the smaller; "-"
+    when a search did not converge on it (`converged` names the verdict's flag; its figure is no answer)."""
     values = [verdict[key] for verdict in verdicts]
     if any(value is None for value in values) or len(values) < 2:
         return "-"
+    if converged and not all(verdict.get(converged) for verdict in verdicts):
+        return "- (a search did not converge)"
     low, high = min(values), max(values)
     allowed = resolution(verdicts[0]["settings"], low)
     return f"{'yes' if high - low <= allowed else 'NO'} (gap {high - low}, resolution {allowed:.0f})"
@@ -79,7 +82,8 @@ def summary(runs: dict[str, list[Path]], budgets: dict[str, int]) -> list[str]:
             converged = verdict["status"] == "converged" and verdict.get("usable_converged") is not False
             met = "-" if budget is None else ("yes" if converged and seconds <= budget + 1 else "NO")
             usable = verdict.get("max_users_usable")
-            usable = f"{usable}{'' if verdict.get('usable_converged') is not False else ' (not converged)'}"
+            if verdict.get("usable_converged") is False:
+                usable = f"{usable or 'none found'} (not converged)"
             lines.append(
                 f"| {name} | {number} (`{folder.name}`) | {verdict['max_users_without_error']} "
                 f"| {verdict['first_failing_users']} | {usable} | {verdict['status']} | {answered_after(verdict)} "
@@ -92,7 +96,7 @@ def summary(runs: dict[str, list[Path]], budgets: dict[str, int]) -> list[str]:
         "|---|---|---|---|",
     ]
     for name, verdicts in verdict_sets.items():
-        usable = agreement(verdicts, "max_users_usable")
+        usable = agreement(verdicts, "max_users_usable", converged="usable_converged")
         lines.append(
             f"| {name} | {agreement(verdicts, 'max_users_without_error')} | {usable} | {throughput_gap(verdicts)} |"
         )
