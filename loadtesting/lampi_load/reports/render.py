@@ -187,13 +187,14 @@ def render(results_dir: Path) -> Path:
         lines += ["", f"Machine: {machine}"]
     lines += ["", "## Levels", "", *level_test(verdict)]
     lines += [
-        "| phase | users | from | requests | failures | req/s | p95 | generator CPU | result |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| phase | users | from | settled | requests | failures | req/s | p95 | generator CPU | result |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for level in verdict.get("levels", []):
         result = "pass" if level["passed"] else f"fail: {level['reason']}"
+        settled = f"{level['settled_s']:.0f} s" if "settled_s" in level else "-"
         lines.append(
-            f"| {level['phase']} | {level['users']} | {level.get('base', '-')} | {level['requests']} "
+            f"| {level['phase']} | {level['users']} | {level.get('base', '-')} | {settled} | {level['requests']} "
             f"| {level['failures']} | {level['rps']:.1f} | {fmt_ms(level['p95_ms'])} | {level['generator_cpu']:.0f}% "
             f"| {result} |"
         )
@@ -238,7 +239,8 @@ def level_test(verdict: dict) -> list[str]:
     return [
         f"Probe: one ramp from 0 users at {rate:g} users/s; it {found}. Each level of N users was then tested the "
         f'same way whichever way the search reached it: from N - {rate * settings["ramp"]:g} users ("from", 0 at '
-        f"least; stopping users at once, starting them at {rate:g}/s), {settings['settle']:g} s unjudged there, a "
+        f"least; stopping users at once, starting them at {rate:g}/s), {settings['settle']:g} s unjudged there "
+        "(longer while p95 still fell, the last level's queues draining: the settled column), a "
         f"ramp to N at {rate:g} users/s and a {settings['hold']:g} s hold; the ramp and the hold are judged. req/s is "
         "the hold's.",
         "",

@@ -12,8 +12,9 @@ The search, in two parts:
    never let the server settle.
 2. Levels, each tested the same way whichever way the search reaches it (the level test): the runner goes to the
    level's base, `users - spawn_rate * ramp` users (0 at the least; at once when that means stopping users, at
-   `spawn_rate` when it means starting them), stays there `settle` seconds, ramps to the level at `spawn_rate`
-   and holds it for `hold` seconds. The level passes when nothing failed from the start of that ramp to the end
+   `spawn_rate` when it means starting them), stays there `settle` seconds (longer while p95 still falls: the
+   queues a failing level left are draining), ramps to the level at `spawn_rate` and holds it for `hold`
+   seconds. The level passes when nothing failed from the start of that ramp to the end
    of the hold (nor p95 exceeded `max_p95_ms`, nor, where judged, throughput fell short). The first level is F
    itself; while nothing has failed (passed) yet, the next is a step up (down) of the resolution, doubling each
    time; then bisection between the largest passing and the smallest failing level until their gap is within the
@@ -41,6 +42,18 @@ MINIMAL_SECONDS = 5.0
 NEAR_BOUND = 2.0
 """A level whose p95 is at most this many times the usability bound is near the usable edge: the usable search
 steps down from it by the resolution, doubling, instead of in proportion to its p95."""
+
+DRAIN_LOOKBACK = 5.0
+"""A settle goes on while p95 is still falling: under `DRAIN_FALL` of its reading this many seconds before. Longer
+than a distributed runner's 3 s between worker reports, so two readings of one report never look flat."""
+
+DRAIN_FALL = 0.9
+"""p95 under this share of its reading `DRAIN_LOOKBACK` s before is still falling. After a failing level the tuned
+stack's queue took longer than 10 s to drain at a base near saturation, and the next level then failed 9 times in
+11 (passes up to 2,715 users after a pass, failures from 2,322 after a failure, in eight searches)."""
+
+DRAIN_LIMIT = 60.0
+"""Seconds a settle may wait beyond `settle` for p95 to stop falling; then the ramp starts anyway."""
 
 STALL_SECONDS = 15.0
 """The probe ends if the user count has not risen for this long (or for two users' worth of the spawn rate, if
@@ -94,6 +107,8 @@ class Level:
     passed: bool = False
     reason: str = ""
     base: int = 0
+    settled_s: float = 0.0
+    """Seconds at the base before the ramp: `settle`, or longer while p95 still fell."""
 
 
 @dataclass
@@ -183,6 +198,7 @@ class HoneInSearch:
         self.probe_highest, self.probe_rising_since = 0, now  # the probe's user count, and since when it rose
         self.window_requests = self.window_failures = self.hold_requests = 0
         self.window_cpu, self.window_p95 = 0.0, None
+        self.settle_p95: list[tuple[float, float | None]] = []  # (now, p95 ms) over the current settle
         self.probe_errors: dict[str, int] = {}
         self.window_errors: dict[str, int] = {}
         self.ending = "converged"
@@ -275,9 +291,17 @@ class HoneInSearch:
         level = self.level
         if self.stage == "base" and (sample.users == self.target or now >= self.deadline):
             self.stage, self.stage_since = "settle", now
+            self.settle_p95 = []
         if self.stage == "settle":
-            if now - self.stage_since < self.settings.settle:
+            self.settle_p95.append((now, sample.p95_ms))
+            settled = now - self.stage_since
+            if settled < self.settings.settle or (settled < self.settings.settle + DRAIN_LIMIT and self._draining(now)):
                 return
+            level.settled_s = round(settled, 1)
+            if settled >= self.settings.settle + 1:
+                logger.info(
+                    "%s level %d users: settled %.0f s, until p95 stopped falling", level.phase, level.users, settled
+                )
             # The level's window opens: everything from here to the end of the hold is the level's.
             level.start = now
             self.window_requests, self.window_failures = sample.requests, sample.failures
@@ -296,6 +320,14 @@ class HoneInSearch:
             return
         if now - self.stage_since >= self.settings.hold:
             self._judge(now, sample)
+
+    def _draining(self, now: float) -> bool:
+        """True while the settle's p95 is still falling (see `DRAIN_FALL`); False without two readings to compare."""
+        latest = self.settle_p95[-1][1]
+        before = [p95 for at, p95 in self.settle_p95 if at <= now - DRAIN_LOOKBACK]
+        if latest is None or not before or before[-1] is None:
+            return False
+        return latest < DRAIN_FALL * before[-1]
 
     def _judge(self, now: float, sample: Sample) -> None:
         level = self.level

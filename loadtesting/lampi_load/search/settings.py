@@ -19,7 +19,8 @@ class SearchSettings:
     ramp: float = 20.0
     """Seconds of each level's ramp: a level of N users starts from N - spawn_rate * ramp users (0 at the least)."""
     settle: float = 10.0
-    """Seconds each level's base is held, not judged, before its ramp (the last level's queues drain)."""
+    """Seconds each level's base is held at the least, not judged, before its ramp; longer (up to 60 s more) while
+    p95 still falls: the queues of a failing level draining."""
     hold: float = 20.0
     """Seconds each level is held at its user count, after its ramp; the ramp and the hold are judged."""
     resolution_users: int = 10

@@ -106,6 +106,37 @@ def test_every_level_is_tested_the_same_way_whichever_way_the_search_reached_it(
     assert any(before < base for before, base in moves)
 
 
+class Backlog(SyntheticRun):
+    """A queue that outlives a failing level: p95 reads 4 s over its load's while users exceed the capacity, then
+    drains 200 ms a second; users started before it drained meet it and fail (the tuned stack's levels after a
+    failing one failed 9 times in 11, far below where levels after a pass passed)."""
+
+    backlog_ms = 0.0
+
+    def tick(self, target):
+        before = self.users
+        super().tick(target)
+        self.backlog_ms = 4000.0 if self.users > self.capacity_now() else max(0.0, self.backlog_ms - 200.0)
+        if self.backlog_ms and self.users > before:
+            self.failures += 1
+
+    def sample(self):
+        sample = super().sample()
+        return dataclasses.replace(sample, p95_ms=sample.p95_ms + self.backlog_ms)
+
+
+@pytest.mark.parametrize("capacity", [1000, 2700])
+def test_a_level_after_a_failure_starts_only_once_the_queues_drained(capacity):
+    settings = SearchSettings(time_limit=3600)
+    verdict = Backlog(settings, capacity).run()
+    assert verdict.status == "converged"
+    best, failing = verdict.max_users_without_error, verdict.first_failing_users
+    assert best <= capacity < failing <= best + resolution(settings, best)  # no level failed on the last one's queue
+    after = list(zip(verdict.levels, verdict.levels[1:], strict=False))
+    assert any(not before["passed"] and level["settled_s"] > settings.settle + 5 for before, level in after)
+    assert all(level["settled_s"] == settings.settle for before, level in after if before["passed"])
+
+
 def test_respects_the_time_limit_and_keeps_the_best_so_far():
     settings = SearchSettings(hold=10, time_limit=100, spawn_rate=10)
     run = SyntheticRun(settings, capacity=5000)
