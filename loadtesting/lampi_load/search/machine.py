@@ -430,13 +430,14 @@ class HoneInSearch:
         return (low + high) // 2, "bisect"
 
     def _next_usable(self) -> tuple[int, str] | None:
-        """The next level for the usable maximum (p95 at or under the bound), or None when it is known. It steers by
-        the p95s measured: where the probe's p95 crossed the bound first; below a level not usable, by the
-        resolution, doubling, if its p95 was near the bound (`NEAR_BOUND`), else in proportion; then by
-        interpolating between the p95s of the levels either side of the bound (p95 grows steeply near
-        saturation: bisection would take twice the levels), but never into the outer quarters of the gap: on
-        that hockey stick, interpolation alone creeps up from below a few percent per level (1,893, 2,009,
-        2,083 users toward a bound near 2,150 in a tuned run)."""
+        """The next level for the usable maximum (p95 at or under the bound), or None when it is known. It starts
+        where the probe's p95 crossed the bound first, then searches as the error-free search does from the probe's
+        estimate: below a level not usable, down by the resolution, doubling, if its p95 was near the bound
+        (`NEAR_BOUND`), else in proportion to it; above a usable level, while only the error-free search's levels
+        (far above) are over the bound, up by the resolution, doubling; then bisection. Not interpolation between
+        p95s: near the knee a level's p95 is too noisy to steer by (1,600 users at 920 ms, 1,640 at 510 ms in one
+        tuned search), and interpolating toward the far error-free levels crept up a few percent a level (1,553,
+        1,741, 1,600, 1,640, 1,681 users, out of time)."""
         bound = self.settings.usable_p95_ms
         levels = self.verdict.levels
         figures = derive(levels, bound)
@@ -466,13 +467,19 @@ class HoneInSearch:
         low = below["users"]
         if high - low <= self._resolution(low):
             return None
-        margin = max(math.ceil(self._resolution(low) / 2), (high - low) / 4)
-        if untried and low + margin <= seen <= high - margin:
+        if untried and low < seen < high:
             return seen, "usable"
-        guess = (low + high) / 2
-        if below["p95_ms"] is not None and above["p95_ms"] is not None and above["p95_ms"] > below["p95_ms"]:
-            guess = low + (high - low) * (bound - below["p95_ms"]) / (above["p95_ms"] - below["p95_ms"])
-        return round(min(max(guess, low + margin), high - margin)), "usable"
+        if above["phase"] != "usable":
+            # Usable levels found, and over the bound only the error-free levels: steps up, the first of the
+            # resolution (an edge just above costs one level), doubling after each usable one.
+            found = sum(
+                level["phase"] == "usable" and level["passed"] and (level["p95_ms"] or math.inf) <= bound
+                for level in levels
+            )
+            up = low + self._step_up(low, max(found - 1, 0))
+            if up < high:
+                return up, "usable"
+        return (low + high) // 2, "usable"
 
     # ------------------------------------------------------------------ the end
     def stop(self, now: float) -> None:

@@ -373,6 +373,20 @@ def test_the_usable_search_does_not_creep_up_a_hockey_stick():
     assert sum(level["phase"] == "usable" for level in verdict.levels) <= 4, verdict.levels
 
 
+def test_an_edge_one_resolution_over_the_first_usable_level_costs_one_level_more():
+    # The probe's p95 crossed 1 s early (1,890 users), the edge is 50 users higher, and over the bound are only the
+    # error-free levels, 700 users up: a step of the resolution closes the gap at once. Interpolating toward those
+    # levels went a quarter of the way up (2,068) and crept back down.
+    def p95(users):
+        return 600 + users / 20 if users <= 1940 else 700 + 10 * (users - 1940)
+
+    run = RampLag(SearchSettings(hold=10, settle=5, ramp=10, time_limit=3600), 2600, p95=p95)
+    verdict = run.run()
+    assert [level["users"] for level in verdict.levels if level["phase"] == "usable"] == [1890, 1984]
+    assert verdict.usable_converged
+    assert verdict.max_users_usable == 1890
+
+
 class FewDevices(SyntheticRun):
     """The generator can start only 400 users (for MQTT: --mqtt-devices 400), whatever the search asks."""
 
