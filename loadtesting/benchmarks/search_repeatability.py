@@ -59,18 +59,32 @@ def top_throughput(verdict: dict) -> float | None:
     return max(rates) if rates else None
 
 
-def throughput_gap(verdicts: list[dict]) -> str:
-    rates = [top_throughput(verdict) for verdict in verdicts]
-    if any(rate is None for rate in rates) or len(rates) < 2:
+def cycle_seconds(verdict: dict) -> float | None:
+    """The error-free maximum over the top throughput: by Little's law (users = throughput x (think time +
+    response time)), seconds per request per user at the edge. It does not move with the server's speed, so
+    searches whose maxima differ by their throughputs' ratio agree on it: the search repeated, the server did
+    not."""
+    rate = top_throughput(verdict)
+    return verdict["max_users_without_error"] / rate if rate else None
+
+
+def spread(values: list[float | None]) -> str:
+    """How much the largest of `values` exceeds the smallest, in percent ("-" if one is missing)."""
+    if any(value is None for value in values) or len(values) < 2 or not min(values):
         return "-"
-    return f"{100 * (max(rates) / min(rates) - 1):.0f}%"
+    return f"{100 * (max(values) / min(values) - 1):.0f}%"
+
+
+def throughput_gap(verdicts: list[dict]) -> str:
+    return spread([top_throughput(verdict) for verdict in verdicts])
 
 
 def summary(runs: dict[str, list[Path]], budgets: dict[str, int]) -> list[str]:
     lines = [
         "| configuration | run | max users without error | first failing | usable (p95 <= bound) | status "
-        "| error-free answer after | search time | both within budget | top throughput (requests/s) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| error-free answer after | search time | both within budget | top throughput (requests/s) "
+        "| users per request/s (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     verdict_sets = {}
     for name, folders in runs.items():
@@ -88,17 +102,20 @@ def summary(runs: dict[str, list[Path]], budgets: dict[str, int]) -> list[str]:
                 f"| {name} | {number} (`{folder.name}`) | {verdict['max_users_without_error']} "
                 f"| {verdict['first_failing_users']} | {usable} | {verdict['status']} | {answered_after(verdict)} "
                 f"| {seconds:.0f} s | {met}{f' ({budget} s)' if budget else ''} "
-                f"| {top_throughput(verdict) or 0:.0f} |"
+                f"| {top_throughput(verdict) or 0:.0f} | {cycle_seconds(verdict) or 0:.2f} |"
             )
     lines += [
         "",
-        "| configuration | maxima agree | usable maxima agree | top throughputs differ by |",
-        "|---|---|---|---|",
+        "| configuration | maxima agree | usable maxima agree | top throughputs differ by "
+        "| users per request/s differ by |",
+        "|---|---|---|---|---|",
     ]
     for name, verdicts in verdict_sets.items():
         usable = agreement(verdicts, "max_users_usable", converged="usable_converged")
+        cycles = spread([cycle_seconds(verdict) for verdict in verdicts])
         lines.append(
-            f"| {name} | {agreement(verdicts, 'max_users_without_error')} | {usable} | {throughput_gap(verdicts)} |"
+            f"| {name} | {agreement(verdicts, 'max_users_without_error')} | {usable} | {throughput_gap(verdicts)} "
+            f"| {cycles} |"
         )
     return lines
 
