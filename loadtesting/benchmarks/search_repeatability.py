@@ -61,9 +61,9 @@ def top_throughput(verdict: dict) -> float | None:
 
 def cycle_seconds(verdict: dict) -> float | None:
     """The error-free maximum over the top throughput: by Little's law (users = throughput x (think time +
-    response time)), seconds per request per user at the edge. It does not move with the server's speed, so
-    searches whose maxima differ by their throughputs' ratio agree on it: the search repeated, the server did
-    not."""
+    response time)), seconds per request per user at the edge. Were the edge set by the server's throughput alone,
+    this would not move with the server's speed: how much two searches' differ is the part of their disagreement
+    that the server's speed does not explain (0% and 12% in the two tuned pairs of 2026-12-01)."""
     rate = top_throughput(verdict)
     return verdict["max_users_without_error"] / rate if rate else None
 
