@@ -49,8 +49,8 @@ than a distributed runner's 3 s between worker reports, so two readings of one r
 
 DRAIN_FALL = 0.9
 """p95 under this share of its reading `DRAIN_LOOKBACK` s before is still falling. After a failing level the tuned
-stack's queue took longer than 10 s to drain at a base near saturation, and the next level then failed 9 times in
-11 (passes up to 2,715 users after a pass, failures from 2,322 after a failure, in eight searches)."""
+stack's queue took longer than 10 s to drain at a base near saturation, and 9 of the 12 levels tested next failed,
+from 2,322 users up, where levels after a pass passed up to 2,715 (eight searches, loadtesting/http-results.md)."""
 
 DRAIN_LIMIT = 60.0
 """Seconds a settle may wait beyond `settle` for p95 to stop falling; then the ramp starts anyway."""
