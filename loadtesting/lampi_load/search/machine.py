@@ -19,8 +19,8 @@ The search, in two parts:
    itself; while nothing has failed (passed) yet, the next is a step up (down) of the resolution, doubling each
    time; then bisection between the largest passing and the smallest failing level until their gap is within the
    resolution. If `usable_p95_ms` is set, more levels then find the largest one that passed with p95 at or under
-   it, steered by the p95s measured (`_next_usable`); a time limit there leaves the error-free answer standing,
-   with `usable_converged` false.
+   it, the same way from where the probe's p95 crossed it (`_next_usable`); a time limit there leaves the
+   error-free answer standing, with `usable_converged` false.
 
 Every figure of the verdict comes from the level it names: the largest level that passed (`max_level`), the
 smallest that failed (`failing_level`, with its own reason), and the largest that passed with p95 under the

@@ -108,8 +108,8 @@ def test_every_level_is_tested_the_same_way_whichever_way_the_search_reached_it(
 
 class Backlog(SyntheticRun):
     """A queue that outlives a failing level: p95 reads 4 s over its load's while users exceed the capacity, then
-    drains 200 ms a second; users started before it drained meet it and fail (the tuned stack's levels after a
-    failing one failed 9 times in 11, far below where levels after a pass passed)."""
+    drains 200 ms a second; users started before it drained meet it and fail (in eight tuned searches, 9 of the
+    12 levels tested after a failing one failed, far below where levels after a pass passed)."""
 
     backlog_ms = 0.0
 
@@ -376,7 +376,7 @@ def test_the_usable_search_does_not_creep_up_a_hockey_stick():
 def test_an_edge_one_resolution_over_the_first_usable_level_costs_one_level_more():
     # The probe's p95 crossed 1 s early (1,890 users), the edge is 50 users higher, and over the bound are only the
     # error-free levels, 700 users up: a step of the resolution closes the gap at once. Interpolating toward those
-    # levels went a quarter of the way up (2,068) and crept back down.
+    # levels went a quarter of the way up and crept back down (1,890, 2,039, 1,938, 1,987).
     def p95(users):
         return 600 + users / 20 if users <= 1940 else 700 + 10 * (users - 1940)
 
