@@ -170,14 +170,16 @@ def derive(levels: list[dict], usable_p95_ms: float | None) -> dict:
                     worst = level
         return best, worst
 
-    def usable(level) -> bool:
-        return level["passed"] and level["p95_ms"] is not None and level["p95_ms"] <= usable_p95_ms
-
     best, failing = standing(lambda level: level["passed"])
     figures = {"max_level": best, "failing_level": failing, "usable_level": None, "not_usable_level": None}
     if usable_p95_ms:
-        figures["usable_level"], figures["not_usable_level"] = standing(usable)
+        figures["usable_level"], figures["not_usable_level"] = standing(lambda level: usable(level, usable_p95_ms))
     return figures
+
+
+def usable(level: dict, bound_ms: float) -> bool:
+    """A judged level that passed with p95 at or under `bound_ms`."""
+    return level["passed"] and level["p95_ms"] is not None and level["p95_ms"] <= bound_ms
 
 
 class HoneInSearch:
@@ -472,10 +474,7 @@ class HoneInSearch:
         if above["phase"] != "usable":
             # Usable levels found, and over the bound only the error-free levels: steps up, the first of the
             # resolution (an edge just above costs one level), doubling after each usable one.
-            found = sum(
-                level["phase"] == "usable" and level["passed"] and (level["p95_ms"] or math.inf) <= bound
-                for level in levels
-            )
+            found = sum(level["phase"] == "usable" and usable(level, bound) for level in levels)
             up = low + self._step_up(low, max(found - 1, 0))
             if up < high:
                 return up, "usable"
