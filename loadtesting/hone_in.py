@@ -4,7 +4,7 @@
 In the web UI, add --class-picker to choose between this shape and a by-hand run. The search itself is in
 `lampi_load/search/machine.py`; this file feeds it Locust's numbers and writes the verdict (and the sar slices, when
 it recorded sysstat) into --hone-results-dir when the test stops, with provenance.json (commit, command, machine,
-the CPUs each process could use).
+the CPUs each process could use and, when the server is on this machine, the speed of its CPUs before and after).
 """
 
 import json
@@ -23,6 +23,7 @@ from lampi_load.results import new_run_dir
 from lampi_load.search import settings
 from lampi_load.search.machine import HoneInSearch, Sample
 from lampi_load.search.sar import SadcRecorder, slice_moments
+from lampi_load.search.speed import measure, server_cpus
 
 logger = logging.getLogger("lampi_load.hone_in")
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
@@ -158,12 +159,19 @@ class RunRecord:
         self.sadc = SadcRecorder(self.dir / "sa.bin").start() if record_sar else None
         if not record_sar:
             logger.warning("not recording sysstat here: the server is not on this machine (--hone-sar on forces it)")
+        # The server CPUs' speed before and after: whether a later search that disagrees met another machine.
+        self.server_cpus = server_cpus(provenance(True)["cpus_allowed"]) if self.server_here else None
+        self.speed_before = measure(self.server_cpus) if self.server_here else None
 
     def close(self, shape: HoneInShape) -> None:
         if self.sadc:
             self.sadc.stop()
         # Before the workers quit: their CPU pinning is part of the record.
-        (self.dir / "provenance.json").write_text(json.dumps(provenance(self.server_here), indent=2))
+        record = provenance(self.server_here)
+        if self.server_here:
+            after = measure(self.server_cpus) if self.speed_before else None
+            record["speed_reference"] = {"before": self.speed_before, "after": after}
+        (self.dir / "provenance.json").write_text(json.dumps(record, indent=2))
         if shape.search is None:
             return
         shape.search.stop(time.time())

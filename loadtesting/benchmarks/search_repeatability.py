@@ -79,12 +79,26 @@ def throughput_gap(verdicts: list[dict]) -> str:
     return spread([top_throughput(verdict) for verdict in verdicts])
 
 
+def speed_reference(folder: Path) -> dict:
+    """The server CPUs' speed reference the search recorded before and after it (provenance.json; `{}` in runs
+    from before there was one)."""
+    provenance = folder / "provenance.json"
+    return (json.loads(provenance.read_text()).get("speed_reference") or {}) if provenance.exists() else {}
+
+
+def argon2id_before_after(folder: Path) -> str:
+    """`19.8 -> 21.0`: one Argon2id hash on the server's CPUs, in ms, before and after the search ("-": none)."""
+    reference = speed_reference(folder)
+    times = [(reference.get(when) or {}).get("argon2id_ms") for when in ("before", "after")]
+    return " -> ".join("-" if value is None else f"{value:.1f}" for value in times)
+
+
 def summary(runs: dict[str, list[Path]], budgets: dict[str, int]) -> list[str]:
     lines = [
         "| configuration | run | max users without error | first failing | usable (p95 <= bound) | status "
         "| error-free answer after | search time | both within budget | top throughput (requests/s) "
-        "| users per request/s (s) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| users per request/s (s) | Argon2id on the server CPUs, before -> after (ms) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     verdict_sets = {}
     for name, folders in runs.items():
@@ -102,20 +116,26 @@ def summary(runs: dict[str, list[Path]], budgets: dict[str, int]) -> list[str]:
                 f"| {name} | {number} (`{folder.name}`) | {verdict['max_users_without_error']} "
                 f"| {verdict['first_failing_users']} | {usable} | {verdict['status']} | {answered_after(verdict)} "
                 f"| {seconds:.0f} s | {met}{f' ({budget} s)' if budget else ''} "
-                f"| {top_throughput(verdict) or 0:.0f} | {cycle_seconds(verdict) or 0:.2f} |"
+                f"| {top_throughput(verdict) or 0:.0f} | {cycle_seconds(verdict) or 0:.2f} "
+                f"| {argon2id_before_after(folder)} |"
             )
     lines += [
         "",
         "| configuration | maxima agree | usable maxima agree | top throughputs differ by "
-        "| users per request/s differ by |",
-        "|---|---|---|---|---|",
+        "| users per request/s differ by | server CPUs' speed references differ by |",
+        "|---|---|---|---|---|---|",
     ]
     for name, verdicts in verdict_sets.items():
         usable = agreement(verdicts, "max_users_usable", converged="usable_converged")
         cycles = spread([cycle_seconds(verdict) for verdict in verdicts])
+        # Every reference of the configuration's searches, before and after each: how far the machine moved.
+        references = [speed_reference(folder) for folder in runs[name]]
+        times = [
+            (reference.get(when) or {}).get("argon2id_ms") for reference in references for when in ("before", "after")
+        ]
         lines.append(
             f"| {name} | {agreement(verdicts, 'max_users_without_error')} | {usable} | {throughput_gap(verdicts)} "
-            f"| {cycles} |"
+            f"| {cycles} | {spread(times)} |"
         )
     return lines
 

@@ -172,10 +172,15 @@ def test_hone_in_shape_writes_a_verdict_and_report(site, tmp_path):
     pinned = provenance["cpus_allowed"]
     assert [name for name in pinned if name.startswith("locust ")]
     assert [name for name in pinned if name.startswith("uwsgi ")], pinned
+    # The server's CPUs timed before and after, where the server runs (the test stack is not pinned: any CPU).
+    reference = provenance["speed_reference"]
+    assert reference["before"]["argon2id_ms"] > 0, reference
+    assert reference["after"]["argon2id_ms"] > 0, reference
     for csv_file in results.parent.glob("run_stats_history.csv"):
         (results / csv_file.name).write_bytes(csv_file.read_bytes())
     report = render(results).read_text()
     assert "4 users without error" in report
+    assert "Server CPUs' speed reference" in report
     assert (results / "timeline.png").stat().st_size > 10_000
 
 

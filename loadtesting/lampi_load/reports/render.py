@@ -16,6 +16,7 @@ matplotlib.use("Agg")  # files only: no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 
 from lampi_load.search.sar import clock  # noqa: E402
+from lampi_load.search.speed import describe  # noqa: E402
 
 MOMENT_COLOURS = {"minimal": "tab:green", "max_without_error": "tab:blue", "failing": "tab:red"}
 MOMENT_TITLES = {
@@ -185,6 +186,10 @@ def render(results_dir: Path) -> Path:
         lines += ["", "Reproduce with:", "", "```", command, "```"]
     if machine:
         lines += ["", f"Machine: {machine}"]
+    provenance_file = results_dir / "provenance.json"
+    reference = json.loads(provenance_file.read_text()).get("speed_reference") if provenance_file.exists() else None
+    if describe(reference):
+        lines += ["", f"Server CPUs' speed reference (`lampi_load.search.speed`): {describe(reference)}"]
     lines += ["", "## Levels", "", *level_test(verdict)]
     lines += [
         "| phase | users | from | settled | requests | failures | req/s | p95 | generator CPU | result |",
