@@ -18,7 +18,7 @@ import gevent
 from locust import LoadTestShape, events
 from locust.runners import MasterRunner, WorkerRunner
 
-from lampi_load.reports.provenance import provenance
+from lampi_load.reports.provenance import pinning, provenance
 from lampi_load.results import new_run_dir
 from lampi_load.search import settings
 from lampi_load.search.machine import HoneInSearch, Sample
@@ -27,6 +27,12 @@ from lampi_load.search.speed import measure, server_cpus
 
 logger = logging.getLogger("lampi_load.hone_in")
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+def server_here(environment) -> bool:
+    """Whether the target is on this machine (a loopback host), so its CPUs can be recorded and timed here."""
+    host = urlparse(environment.host or "").hostname or (environment.host or "")
+    return host in LOOPBACK_HOSTS
 
 
 class FirstSpawnRateWarning(logging.Filter):
@@ -102,6 +108,10 @@ class HoneInShape(LoadTestShape):
     """
 
     search: HoneInSearch | None = None
+    server_cpus: str | None = None
+    """The CPUs every server process may run on (a taskset list), when they share one; None: any."""
+    speed_before: dict | None = None
+    """The server CPUs' speed reference before the search (`lampi_load.search.speed`); None: not on this machine."""
     commanded: float = 0.0
     """Users asked of the runner so far (fractional between ticks)."""
     last_tick: float = 0.0
@@ -117,6 +127,13 @@ class HoneInShape(LoadTestShape):
         options = self.runner.environment.parsed_options
         now = time.time()
         if self.search is None:
+            # The server CPUs' speed, before the search's clock starts and any user runs (RunRecord times them
+            # again at the end): whether two searches that disagree met the same machine.
+            self.server_cpus = self.speed_before = None
+            if server_here(self.runner.environment):
+                self.server_cpus = server_cpus(pinning(server_here=True))
+                self.speed_before = measure(self.server_cpus)
+            now = time.time()
             self.search = HoneInSearch(settings.from_options(options), now=now)
             # The first tick already asks for one second's users.
             self.commanded, self.last_tick = 0.0, now - 1.0
@@ -153,24 +170,20 @@ class RunRecord:
         options = environment.parsed_options
         self.dir = Path(options.hone_results_dir) if options.hone_results_dir else new_run_dir("search")
         self.dir.mkdir(parents=True, exist_ok=True)
-        host = urlparse(environment.host or "").hostname or (environment.host or "")
-        self.server_here = host in LOOPBACK_HOSTS
+        self.server_here = server_here(environment)
         record_sar = options.hone_sar == "on" or (options.hone_sar == "auto" and self.server_here)
         self.sadc = SadcRecorder(self.dir / "sa.bin").start() if record_sar else None
         if not record_sar:
             logger.warning("not recording sysstat here: the server is not on this machine (--hone-sar on forces it)")
-        # The server CPUs' speed before and after: whether a later search that disagrees met another machine.
-        self.server_cpus = server_cpus(provenance(True)["cpus_allowed"]) if self.server_here else None
-        self.speed_before = measure(self.server_cpus) if self.server_here else None
 
     def close(self, shape: HoneInShape) -> None:
         if self.sadc:
             self.sadc.stop()
         # Before the workers quit: their CPU pinning is part of the record.
         record = provenance(self.server_here)
-        if self.server_here:
-            after = measure(self.server_cpus) if self.speed_before else None
-            record["speed_reference"] = {"before": self.speed_before, "after": after}
+        if shape.speed_before is not None:
+            after = measure(shape.server_cpus)
+            record["speed_reference"] = {"before": shape.speed_before, "after": after}
         (self.dir / "provenance.json").write_text(json.dumps(record, indent=2))
         if shape.search is None:
             return
