@@ -2,8 +2,9 @@
 
 A search's maximum moves with the server's speed: at saturation the error-free edge is about the throughput times
 the users' cycle, so a machine 10% slower answers about 8% fewer users. Shared virtual machines change speed with
-their neighbours (on this project's 2-core VM, the same Argon2id hash took 18.6 to 22.1 ms within half a minute),
-so two searches of one stack that disagree may have met two different machines. The reference says which: it
+their neighbours (on this project's 2-core VM this reference read 17.3 to 20.1 ms per Argon2id hash over 20
+minutes of one benchmark run: loadtesting/http-results.md), so two searches of one stack that disagree may have met
+two different machines. The reference says which: it
 times the two password hashes the LAMPI logins cost, on the CPUs the server is pinned to, and the search records it
 before and after (provenance.json, "speed_reference"; the report shows it).
 
