@@ -206,7 +206,11 @@ class RunRecord:
 def start_record(environment, **kwargs):
     if isinstance(environment.runner, WorkerRunner) or not isinstance(environment.shape_class, HoneInShape):
         return
-    environment.hone_in_record = RunRecord(environment)
+    # One record per test. Locust runs each start() in a new greenlet and kills the one before, so while a slow
+    # test_start listener waits, the next tick's start() fires test_start again (a listener that waited for idle
+    # CPUs here left one sadc per second running).
+    if getattr(environment, "hone_in_record", None) is None:
+        environment.hone_in_record = RunRecord(environment)
 
 
 @events.test_stop.add_listener

@@ -240,6 +240,34 @@ def hand_started(tmp_path, *args, files, workers, timeout):
         return subprocess.run(master, capture_output=True, text=True, timeout=timeout, cwd=LOADTESTING)
 
 
+SLOW_TEST_START = """
+import gevent
+from locust import events
+
+
+@events.test_start.add_listener
+def slow_start(environment, **kwargs):
+    gevent.sleep(3)  # a plugin that takes its time to start
+"""
+
+
+def test_a_slow_test_start_listener_leaves_one_run_record(tmp_path):
+    # Locust kills and restarts its spawning greenlet at every tick while a test_start listener waits, firing
+    # test_start again each time: the search must still keep one record (one sadc recording), and stop it.
+    plugin = tmp_path / "slow_start.py"
+    plugin.write_text(SLOW_TEST_START)
+    results = tmp_path / "results"
+    args = ["--hone-results-dir", str(results), "--hone-sar", "on", "--hone-time-limit", "30", "--fake-users", "1"]
+    try:
+        result = locust(f"http://127.0.0.1:{free_port()}", tmp_path, *args, files=f"locustfile.py,hone_in.py,{plugin}")
+        assert (results / "verdict.json").exists(), result.stderr[-2000:]
+    finally:
+        still_recording = subprocess.run(["pgrep", "-f", f"sadc .*{results}"], capture_output=True, text=True)
+        for pid in still_recording.stdout.split():
+            subprocess.run(["kill", pid], check=False)
+    assert still_recording.stdout.split() == [], "sadc recordings were left running"
+
+
 SEARCH_LIMIT = 15.0
 
 
