@@ -22,9 +22,9 @@ from pathlib import Path
 
 import argon2.low_level
 
-REPEATS = 15
-"""Hashes of each kind per reference: about 0.3 s of Argon2id and 0.4 s of PBKDF2 on a 2-core EPYC VM; their
-median, so one preempted hash does not move it."""
+REPEATS = 9
+"""Hashes of each kind per reference: about 0.2 s of each on a 2-core EPYC VM; their median, so one preempted
+hash does not move it."""
 
 PBKDF2_ITERATIONS = 100_000
 """A tenth of Django 5.2's PBKDF2-SHA256 (the baseline's login hash): CPU alone."""
@@ -85,7 +85,7 @@ def cpu_list(cpus: str) -> set[int]:
     return numbers
 
 
-def busy_pct(cpus: str | None, seconds: float = 0.5) -> float:
+def busy_pct(cpus: str | None, seconds: float = 0.25) -> float:
     """The share of time `cpus` (None: all) were busy over the next `seconds`, in percent, from /proc/stat."""
 
     def ticks() -> tuple[int, int]:
