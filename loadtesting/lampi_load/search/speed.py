@@ -1,12 +1,12 @@
 """How fast the server's CPUs were, measured the same way just before and just after a search.
 
-A search's maximum moves with the server's speed: at saturation the error-free edge is about the throughput times
-the users' cycle, so a machine 10% slower answers about 8% fewer users. Shared virtual machines change speed with
-their neighbours (on this project's 2-core VM this reference read 17.3 to 20.1 ms per Argon2id hash over 20
-minutes of one benchmark run: loadtesting/http-results.md), so two searches of one stack that disagree may have met
-two different machines. The reference says which: it
-times the two password hashes the LAMPI logins cost, on the CPUs the server is pinned to, and the search records it
-before and after (provenance.json, "speed_reference"; the report shows it).
+A saturated server's maximum moves with its speed, and shared virtual machines change speed with their neighbours,
+so two searches of one stack that disagree may have met two different machines. The reference shows how far the
+CPUs' own speed moved: it times the two password hashes the LAMPI logins cost, on the CPUs the server is pinned to,
+and the search records it before and after (provenance.json, "speed_reference"; the report shows it): evidence
+about the machine, not a correction of a maximum. On this project's 2-core VM it read 17.3 to
+20.1 ms per Argon2id hash over 20 minutes of one benchmark run, while that run's maxima agreed within the search's
+resolution (loadtesting/http-results.md).
 
     python -m lampi_load.search.speed      # prints one reference, as JSON, for the CPUs this process may use
 """
