@@ -86,11 +86,15 @@ def speed_reference(folder: Path) -> dict:
     return (json.loads(provenance.read_text()).get("speed_reference") or {}) if provenance.exists() else {}
 
 
-def argon2id_before_after(folder: Path) -> str:
-    """`19.8 -> 21.0`: one Argon2id hash on the server's CPUs, in ms, before and after the search ("-": none)."""
+def argon2id_times(folder: Path) -> list[float | None]:
+    """One Argon2id hash on the server's CPUs, in ms, before and after the search (None where there is none)."""
     reference = speed_reference(folder)
-    times = [(reference.get(when) or {}).get("argon2id_ms") for when in ("before", "after")]
-    return " -> ".join("-" if value is None else f"{value:.1f}" for value in times)
+    return [(reference.get(when) or {}).get("argon2id_ms") for when in ("before", "after")]
+
+
+def argon2id_before_after(folder: Path) -> str:
+    """`19.8 -> 21.0`: `argon2id_times` for a table ("-": none)."""
+    return " -> ".join("-" if value is None else f"{value:.1f}" for value in argon2id_times(folder))
 
 
 def summary(runs: dict[str, list[Path]], budgets: dict[str, int]) -> list[str]:
@@ -129,10 +133,7 @@ def summary(runs: dict[str, list[Path]], budgets: dict[str, int]) -> list[str]:
         usable = agreement(verdicts, "max_users_usable", converged="usable_converged")
         cycles = spread([cycle_seconds(verdict) for verdict in verdicts])
         # Every reference of the configuration's searches, before and after each: how far the machine moved.
-        references = [speed_reference(folder) for folder in runs[name]]
-        times = [
-            (reference.get(when) or {}).get("argon2id_ms") for reference in references for when in ("before", "after")
-        ]
+        times = [value for folder in runs[name] for value in argon2id_times(folder)]
         lines.append(
             f"| {name} | {agreement(verdicts, 'max_users_without_error')} | {usable} | {throughput_gap(verdicts)} "
             f"| {cycles} | {spread(times)} |"

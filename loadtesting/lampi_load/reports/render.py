@@ -188,8 +188,8 @@ def render(results_dir: Path) -> Path:
         lines += ["", f"Machine: {machine}"]
     provenance_file = results_dir / "provenance.json"
     reference = json.loads(provenance_file.read_text()).get("speed_reference") if provenance_file.exists() else None
-    if describe(reference):
-        lines += ["", f"Server CPUs' speed reference (`lampi_load.search.speed`): {describe(reference)}"]
+    if speed := describe(reference):
+        lines += ["", f"Server CPUs' speed reference (`lampi_load.search.speed`): {speed}"]
     lines += ["", "## Levels", "", *level_test(verdict)]
     lines += [
         "| phase | users | from | settled | requests | failures | req/s | p95 | generator CPU | result |",

@@ -88,8 +88,9 @@ def cpu_list(cpus: str) -> set[int]:
 def busy_pct(cpus: str | None, seconds: float = 0.25) -> float:
     """The share of time `cpus` (None: all) were busy over the next `seconds`, in percent, from /proc/stat."""
 
+    wanted = cpu_list(cpus) if cpus else None
+
     def ticks() -> tuple[int, int]:
-        wanted = cpu_list(cpus) if cpus else None
         busy = total = 0
         for line in Path("/proc/stat").read_text().splitlines():
             name, *fields = line.split()
