@@ -128,7 +128,7 @@ class HoneInShape(LoadTestShape):
         now = time.time()
         if self.search is None:
             # The server CPUs' speed, before the search's clock starts and any user runs (RunRecord times them
-            # again at the end): whether two searches that disagree met the same machine.
+            # again at the end): how far the machine itself moved, when two searches disagree.
             self.server_cpus = self.speed_before = None
             if server_here(self.runner.environment):
                 self.server_cpus = server_cpus(pinning(server_here=True))
