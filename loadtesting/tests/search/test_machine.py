@@ -387,6 +387,32 @@ def test_an_edge_one_resolution_over_the_first_usable_level_costs_one_level_more
     assert verdict.max_users_usable == 1890
 
 
+class ProbeLag(SyntheticRun):
+    """The probe's p95 lags its user count by 50 users (a rolling window over a ramp), so it crosses the bound past
+    the edge: its first usable guess is not usable."""
+
+    def sample(self):
+        sample = super().sample()
+        if self.search.probe is not None:
+            return dataclasses.replace(sample, p95_ms=self.p95(max(self.users - 50, 0)))
+        return sample
+
+
+def test_a_first_usable_guess_at_two_and_a_half_times_the_bound_steps_down_by_the_resolution():
+    # As a tuned search read it: 1,243 users at 2.5 s, the edge 50-100 users below. A step in proportion to the
+    # p95 (to 497 users) cost four levels back up; a step of the resolution closes the gap at once.
+    def p95(users):
+        return 600 + users / 20 if users <= 1180 else 659 + 25 * (users - 1180)
+
+    run = ProbeLag(SearchSettings(hold=10, settle=5, ramp=10, time_limit=3600), 2600, p95=p95)
+    verdict = run.run()
+    guess, *rest = [level for level in verdict.levels if level["phase"] == "usable"]
+    assert 2000 < guess["p95_ms"] <= 3000
+    assert verdict.usable_converged
+    assert len(rest) == 1, verdict.levels
+    assert verdict.max_users_usable <= 1193 < verdict.max_users_usable + resolution(run.settings, 1193)
+
+
 class FewDevices(SyntheticRun):
     """The generator can start only 400 users (for MQTT: --mqtt-devices 400), whatever the search asks."""
 
