@@ -145,6 +145,7 @@ class HoneInShape(LoadTestShape):
             p95_ms=total.get_current_response_time_percentile(0.95) if total.num_requests else None,
             generator_cpu=generator_cpu(self.runner),
             errors=failure_causes(self.runner.stats),
+            response_times=total.response_times,  # Locust's live histogram: the search copies what it keeps
         )
         users = self.search.step(now, sample)
         if users is None:

@@ -163,6 +163,9 @@ def test_hone_in_shape_writes_a_verdict_and_report(site, tmp_path):
     # The probe ramped to the cap without a failure; the one level test there: from 2 users, up to 4, held.
     assert verdict["probe"]["first_failure_users"] is None
     assert [(level["users"], level["base"]) for level in verdict["levels"]] == [(4, 2)]
+    # Its p95 from Locust's own histogram of the level's responses: a real figure, named in the report.
+    assert verdict["p95_of"] == "window"
+    assert verdict["levels"][0]["p95_ms"] > 0, verdict["levels"]
     assert (results / "sar-minimal.txt").read_text().count("Average:") >= 5
     assert verdict["sar"]["max_without_error"]["cpu"]
     provenance = json.loads((results / "provenance.json").read_text())
@@ -181,6 +184,7 @@ def test_hone_in_shape_writes_a_verdict_and_report(site, tmp_path):
     report = render(results).read_text()
     assert "4 users without error" in report
     assert "Server CPUs' speed reference" in report
+    assert "p95 is that of every response in the ramp and the hold" in report
     assert (results / "timeline.png").stat().st_size > 10_000
 
 

@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 
-from lampi_load.reports.render import fmt_ms, read_history, usable_cell  # noqa: E402
+from lampi_load.reports.render import P95_OF, fmt_ms, read_history, usable_cell  # noqa: E402
 
 
 def load(results_dir: Path) -> dict:
@@ -44,6 +44,10 @@ def table(runs: dict[str, dict]) -> list[str]:
             f"| {usable_cell(verdict)} | {failing.get('users', '-')} | {(failing.get('reason') or '-')[:80]} "
             f"| {flags} | {search_time(verdict)} |"
         )
+    older = [name for name, verdict in runs.items() if "p95_of" not in verdict]
+    if older:
+        # Two measures of a level's p95: say which runs took the other, rather than compare them silently.
+        lines += ["", f"p95 of {', '.join(older)}: {P95_OF[None]} (recorded before p95_of); else {P95_OF['window']}."]
     return lines
 
 

@@ -223,6 +223,12 @@ def render(results_dir: Path) -> Path:
     return report
 
 
+P95_OF = {
+    "window": "that of every response in the ramp and the hold",
+    None: "the highest of Locust's 10 s p95 read each second in the ramp and the hold",  # verdicts before p95_of
+}
+
+
 def level_test(verdict: dict) -> list[str]:
     """How the search tested its levels (from its settings), and what its probe found; nothing for verdicts written
     before the search probed."""
@@ -247,7 +253,7 @@ def level_test(verdict: dict) -> list[str]:
         f"least; stopping users at once, starting them at {rate:g}/s), {settings['settle']:g} s unjudged there "
         "(longer while p95 still fell, the last level's queues draining: the settled column), a "
         f"ramp to N at {rate:g} users/s and a {settings['hold']:g} s hold; the ramp and the hold are judged. req/s is "
-        "the hold's.",
+        f"the hold's; p95 is {P95_OF.get(verdict.get('p95_of'), P95_OF[None])}.",
         "",
     ]
 

@@ -1,8 +1,9 @@
 """The hone-in search for the largest load served without error, as a pure state machine.
 
-It knows nothing of Locust: `step(now, sample)` takes the clock and cumulative counters and returns the user
+It drives no Locust runner: `step(now, sample)` takes the clock and cumulative counters and returns the user
 count to run next, or None when done. That keeps every decision unit-testable on synthetic numbers; the Locust
-shape in `hone_in.py` only feeds it.
+shape in `hone_in.py` only feeds it. (It borrows Locust's percentile arithmetic, so a level's p95 is computed as
+Locust computes its own.)
 
 The search, in two parts:
 
@@ -14,8 +15,9 @@ The search, in two parts:
    level's base, `users - spawn_rate * ramp` users (0 at the least; at once when that means stopping users, at
    `spawn_rate` when it means starting them), stays there `settle` seconds (longer while p95 still falls: the
    queues a failing level left are draining), ramps to the level at `spawn_rate` and holds it for `hold`
-   seconds. The level passes when nothing failed from the start of that ramp to the end
-   of the hold (nor p95 exceeded `max_p95_ms`, nor, where judged, throughput fell short). The first level is F
+   seconds. The level passes when nothing failed from the start of that ramp to the end of the hold (nor the p95
+   of every response in that window exceeded `max_p95_ms`, nor, where judged, throughput fell short). The first
+   level is F
    itself; while nothing has failed (passed) yet, the next is a step up (down) of the resolution, doubling each
    time; then bisection between the largest passing and the smallest failing level until their gap is within the
    resolution. If `usable_p95_ms` is set, more levels then find the largest one that passed with p95 at or under
@@ -31,6 +33,8 @@ pass means the server changed (degraded): that pass no longer counts.
 import logging
 import math
 from dataclasses import asdict, dataclass, field
+
+from locust.stats import calculate_response_time_percentile, diff_response_time_dicts
 
 from lampi_load.search.settings import SearchSettings
 
@@ -71,12 +75,17 @@ class Sample:
     failures: int
     users: int
     p95_ms: float | None = None
+    """p95 of the last seconds' responses (Locust's current percentile, over 10 s): the probe's and the settle's
+    gauge. A level's p95 comes from `response_times` instead."""
     generator_cpu: float = 0.0
     top_failure: str | None = None
     """The most frequent failure so far, where `errors` is not given."""
     errors: dict[str, int] | None = None
     """Cumulative occurrences of each failure cause ("GET /: status 502"), as Locust's failures table counts them:
     a level's reason names the cause that grew most within its own window."""
+    response_times: dict[int, int] | None = None
+    """Every response so far, as Locust's `StatsEntry.response_times` histogram keeps it: {ms, rounded as Locust
+    rounds: count}. A level's p95 is the p95 of what it grew by within the level's window; without it, None."""
 
 
 def top_cause(sample: Sample, before: dict[str, int]) -> str | None:
@@ -105,6 +114,7 @@ class Level:
     failures: int = 0
     rps: float = 0.0
     p95_ms: float | None = None
+    """ms within which 95% of the window's responses came (failed ones too), as Locust rounds them."""
     generator_cpu: float = 0.0
     passed: bool = False
     reason: str = ""
@@ -141,6 +151,9 @@ class Verdict:
     max_users_usable: int | None = None
     usable_level: dict | None = None
     usable_converged: bool | None = None
+    p95_of: str = "window"
+    """What a level's p95 is of: "window", every response from its ramp's start to its hold's end. Verdicts without
+    this field took the highest of the 10 s p95s read each second in that window."""
     probe: dict | None = None
     started_at: float = 0.0
     ended_at: float = 0.0
@@ -201,7 +214,7 @@ class HoneInSearch:
         self.cap = settings.max_users  # lowered to the users the generator could start, if the probe stalls
         self.probe_highest, self.probe_rising_since = 0, now  # the probe's user count, and since when it rose
         self.window_requests = self.window_failures = self.hold_requests = 0
-        self.window_cpu, self.window_p95 = 0.0, None
+        self.window_cpu, self.window_times = 0.0, {}
         self.settle_p95: list[tuple[float, float | None]] = []  # (now, p95 ms) over the current settle
         self.probe_errors: dict[str, int] = {}
         self.window_errors: dict[str, int] = {}
@@ -309,14 +322,13 @@ class HoneInSearch:
             # The level's window opens: everything from here to the end of the hold is the level's.
             level.start = now
             self.window_requests, self.window_failures = sample.requests, sample.failures
-            self.window_cpu, self.window_p95, self.window_errors = 0.0, None, dict(sample.errors or {})
+            self.window_cpu, self.window_errors = 0.0, dict(sample.errors or {})
+            self.window_times = dict(sample.response_times or {})
             self._go("ramp", level.users, now, sample.users)
             return
         if self.stage not in ("ramp", "hold"):
             return
         self.window_cpu = max(self.window_cpu, sample.generator_cpu)
-        if sample.p95_ms is not None:
-            self.window_p95 = max(self.window_p95 or 0.0, sample.p95_ms)
         if self.stage == "ramp":
             if sample.users == self.target or now >= self.deadline:
                 self.stage, self.stage_since = "hold", now
@@ -324,6 +336,15 @@ class HoneInSearch:
             return
         if now - self.stage_since >= self.settings.hold:
             self._judge(now, sample)
+
+    def _window_p95(self, sample: Sample) -> float | None:
+        """p95 of every response since the window opened. Not the highest of the 10 s p95s read each second in it,
+        as before: that is an extreme of some 40 readings, which one slow stretch sets."""
+        if sample.response_times is None:
+            return None
+        times = diff_response_time_dicts(sample.response_times, self.window_times)
+        count = sum(times.values())
+        return float(calculate_response_time_percentile(times, count, 0.95)) if count else None
 
     def _draining(self, now: float) -> bool:
         """True while the settle's p95 is still falling (see `DRAIN_FALL`); False without two readings to compare."""
@@ -341,7 +362,7 @@ class HoneInSearch:
         hold = max(now - self.stage_since, 1e-9)
         # Throughput of the steady hold only: the ramp's partial user count would understate it.
         level.rps = (sample.requests - self.hold_requests) / hold
-        level.p95_ms = self.window_p95
+        level.p95_ms = self._window_p95(sample)
         level.generator_cpu = self.window_cpu
         limit = self.settings.max_p95_ms
         if level.failures:

@@ -9,9 +9,10 @@ from lampi_load.reports.compare import main
 HISTORY_HEADER = "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,95%,99%\n"
 
 
-def results(folder, users, rps):
+def results(folder, users, rps, **fields):
     folder.mkdir()
     verdict = {
+        **fields,
         "status": "converged",
         "max_users_without_error": users,
         "first_failing_users": users + 10,
@@ -41,6 +42,16 @@ def test_ratio_is_to_the_first_run_and_chart_is_drawn(tmp_path):
     )
     assert "| converged | 900 s |" in report  # the search's own clock
     assert (tmp_path / "out" / "comparison.png").stat().st_size > 5_000
+
+
+def test_runs_whose_p95_is_the_older_measure_are_named(tmp_path):
+    older = results(tmp_path / "b", 200, 38.0)
+    newer = results(tmp_path / "t", 900, 171.0, p95_of="window")
+    assert main(["--out", str(tmp_path / "out"), f"before={older}", f"after={newer}"]) == 0
+    report = (tmp_path / "out" / "comparison.md").read_text()
+    assert "p95 of before: the highest of Locust's 10 s p95" in report
+    assert main(["--out", str(tmp_path / "same"), f"after={newer}"]) == 0
+    assert "p95 of" not in (tmp_path / "same" / "comparison.md").read_text()
 
 
 def test_a_folder_without_a_verdict_is_refused(tmp_path, capsys):

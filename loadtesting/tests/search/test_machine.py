@@ -12,7 +12,7 @@ FAST = SearchSettings(hold=10, settle=5, ramp=10, time_limit=3600, spawn_rate=10
 
 class SyntheticRun:
     """A one-second-tick world: users rise toward the target at the spawn rate and fall to it at once (as the
-    shape drives Locust); above `capacity` users requests fail."""
+    shape drives Locust); above `capacity` users requests fail; each second's requests all take `p95(users)` ms."""
 
     def __init__(
         self, settings, capacity, *, degrade_after=None, p95=lambda users: 50.0, cpu=lambda users: 20.0, rate=None
@@ -22,6 +22,7 @@ class SyntheticRun:
         self.degrade_after, self.p95, self.cpu = degrade_after, p95, cpu
         self.search = HoneInSearch(settings, now=0.0)
         self.now, self.users, self.requests, self.failures = 0.0, 0, 0, 0
+        self.response_times: dict[int, int] = {}
         self.users_at: dict[float, int] = {}
 
     def run(self, max_ticks=20_000):
@@ -42,12 +43,26 @@ class SyntheticRun:
         self.now += 1
         self.users = min(target, self.users + int(self.settings.spawn_rate)) if target > self.users else target
         self.users_at[self.now] = self.users
-        self.requests += self.rate(self.users)
+        self.serve()
         if self.users > self.capacity_now():
             self.failures += self.users - self.capacity_now()
 
+    def serve(self):
+        """One second's requests, each taking p95(users) ms."""
+        self.requests += self.rate(self.users)
+        took = round(self.p95(self.users))
+        self.response_times[took] = self.response_times.get(took, 0) + self.rate(self.users)
+
     def sample(self):
-        return Sample(self.requests, self.failures, self.users, self.p95(self.users), self.cpu(self.users), "502")
+        return Sample(
+            self.requests,
+            self.failures,
+            self.users,
+            self.p95(self.users),
+            self.cpu(self.users),
+            "502",
+            response_times=self.response_times,
+        )
 
 
 def resolution(settings, users):
@@ -154,6 +169,28 @@ def test_latency_bound_fails_a_level_without_errors():
     assert verdict.max_users_without_error <= 100 < verdict.first_failing_users
     assert "p95" in verdict.failure_reason
     assert "p95" in verdict.probe["reason"]
+
+
+class SlowStretches(SyntheticRun):
+    """Responses take 100 ms, but 3 s while a level's base settles (the last level's queue draining), and the
+    10 s p95 reads 5 s for one second of each hold (one slow stretch)."""
+
+    def serve(self):
+        self.requests += self.rate(self.users)
+        took = 3000 if self.search.stage == "settle" else 100
+        self.response_times[took] = self.response_times.get(took, 0) + self.rate(self.users)
+
+    def sample(self):
+        sample = super().sample()
+        spike = self.search.stage == "hold" and self.now - self.search.stage_since == 3
+        return dataclasses.replace(sample, p95_ms=5000.0 if spike else 100.0)
+
+
+def test_a_levels_p95_is_that_of_every_response_in_its_window_alone():
+    verdict = SlowStretches(FAST, capacity=300).run()
+    assert verdict.levels
+    assert {level["p95_ms"] for level in verdict.levels} == {100.0}
+    assert verdict.max_users_usable == verdict.max_users_without_error
 
 
 def test_saturated_generator_is_reported_not_blamed_on_the_server():
@@ -313,7 +350,7 @@ class TwoCauses(SyntheticRun):
         self.causes[cause] += (self.failures - before) * (100 if cause.startswith("POST") else 1)
 
     def sample(self):
-        return Sample(self.requests, self.failures, self.users, 50.0, 20.0, errors=dict(self.causes))
+        return dataclasses.replace(super().sample(), top_failure=None, errors=dict(self.causes))
 
 
 @pytest.mark.parametrize(("world", "phases"), [(SyntheticRun, ["probed", "down"]), (EarlyProbe, ["probed", "up"])])
@@ -454,7 +491,7 @@ class SlowSpawn(SyntheticRun):
         started = int(self.now * self.settings.spawn_rate)
         self.users = min(target, started) if target > self.users else target
         self.users_at[self.now] = self.users
-        self.requests += self.rate(self.users)
+        self.serve()
 
 
 def test_a_slow_spawn_rate_is_not_a_stall():
