@@ -46,8 +46,9 @@ MINIMAL_SECONDS = 5.0
 NEAR_BOUND = 3.0
 """A level whose p95 is at most this many times the usability bound is near the usable edge: the usable search
 steps down from it by the resolution, doubling, instead of in proportion to its p95. Just over the edge the tuned
-stack read 1.1-2.5 s (1,243 users at 2.5 s, 1,149 at 990 ms, in one search); at 2.0 the proportional step went from
-1,243 to 497 users and took four levels back up. The baseline's 3.9 s at 28 users (usable at 7) is still far."""
+stack read 1.1-2.5 s (1,243 users at 2.5 s, 1,149 at 990 ms, in one search; as the highest 10 s p95 of each level,
+before `p95_of`, which reads no higher); at 2.0 the proportional step went from 1,243 to 497 users and took four
+levels back up. The baseline's 3.9 s at 28 users (usable at 7) is still far."""
 
 DRAIN_LOOKBACK = 5.0
 """A settle goes on while p95 is still falling: under `DRAIN_FALL` of its reading this many seconds before. Longer
