@@ -97,8 +97,11 @@ PROFILE_FIXTURES = {
 
 def uses_the_profile(item: pytest.Item) -> bool:
     """Whether the profile can change what `item` tests: it uses the site's database or settings, a stack, or
-    says so with the `profile` marker."""
+    says so with the `profile` marker; not if its `profile_independent` marker says the site it uses is only a
+    target (the search's own mechanics, Locust's distribution)."""
     markers = {mark.name for mark in item.iter_markers()}
+    if "profile_independent" in markers:
+        return False
     return bool({"django_db", "profile"} & markers) or bool(PROFILE_FIXTURES & set(getattr(item, "fixturenames", ())))
 
 

@@ -142,6 +142,7 @@ def test_a_site_that_refuses_browsers_fails_the_load_test(stack_refusing_browser
         assert "login failed (status 403, no device list)" in handle.read()
 
 
+@pytest.mark.profile_independent
 def test_distributed_processes_share_the_load(site, tmp_path):
     locust(site, tmp_path, "-u", "6", "-r", "6", "-t", "8s", "--fake-users", "20", *processes(2))
     stats = totals(tmp_path)
@@ -149,6 +150,7 @@ def test_distributed_processes_share_the_load(site, tmp_path):
     assert stats["Aggregated"][1] == 0
 
 
+@pytest.mark.profile_independent
 def test_hone_in_shape_writes_a_verdict_and_report(site, tmp_path):
     results = tmp_path / "results"
     args = [
@@ -188,6 +190,7 @@ def test_hone_in_shape_writes_a_verdict_and_report(site, tmp_path):
     assert (results / "timeline.png").stat().st_size > 10_000
 
 
+@pytest.mark.profile_independent
 def test_hone_in_shape_reports_a_failing_level(site, tmp_path):
     results = tmp_path / "results"
     # A 0.001 ms latency bound fails every level: the search must say so and stop, not loop.
@@ -261,7 +264,7 @@ def test_a_slow_test_start_listener_leaves_one_run_record(tmp_path):
     plugin = tmp_path / "slow_start.py"
     plugin.write_text(SLOW_TEST_START)
     results = tmp_path / "results"
-    args = ["--hone-results-dir", str(results), "--hone-sar", "on", "--hone-time-limit", "30", "--fake-users", "1"]
+    args = ["--hone-results-dir", str(results), "--hone-sar", "on", "--hone-time-limit", "5", "--fake-users", "1"]
     try:
         result = locust(f"http://127.0.0.1:{free_port()}", tmp_path, *args, files=f"locustfile.py,hone_in.py,{plugin}")
         assert (results / "verdict.json").exists(), result.stderr[-2000:]
@@ -275,6 +278,7 @@ def test_a_slow_test_start_listener_leaves_one_run_record(tmp_path):
 SEARCH_LIMIT = 15.0
 
 
+@pytest.mark.profile_independent
 @pytest.mark.parametrize("mode", ["one process", "--processes 2", "master and two hand-started workers"])
 def test_hone_in_search_keeps_its_time_limit_and_verdict_shape_distributed(site, tmp_path, mode):
     results = tmp_path / "results"
