@@ -17,12 +17,11 @@ The search, in two parts:
    queues a failing level left are draining), ramps to the level at `spawn_rate` and holds it for `hold`
    seconds. The level passes when nothing failed from the start of that ramp to the end of the hold (nor the p95
    of every response in that window exceeded `max_p95_ms`, nor, where judged, throughput fell short). The first
-   level is F
-   itself; while nothing has failed (passed) yet, the next is a step up (down) of the resolution, doubling each
-   time; then bisection between the largest passing and the smallest failing level until their gap is within the
-   resolution. If `usable_p95_ms` is set, more levels then find the largest one that passed with p95 at or under
-   it, the same way from where the probe's p95 crossed it (`_next_usable`); a time limit there leaves the
-   error-free answer standing, with `usable_converged` false.
+   level is F itself; while nothing has failed (passed) yet, the next is a step up (down) of the resolution,
+   doubling each time; then bisection between the largest passing and the smallest failing level until their gap
+   is within the resolution. If `usable_p95_ms` is set, more levels then find the largest one that passed with
+   p95 at or under it, the same way from where the probe's p95 crossed it (`_next_usable`); a time limit there
+   leaves the error-free answer standing, with `usable_converged` false.
 
 Every figure of the verdict comes from the level it names: the largest level that passed (`max_level`), the
 smallest that failed (`failing_level`, with its own reason), and the largest that passed with p95 under the
