@@ -477,16 +477,23 @@ class HoneInSearch:
                 return None
             if untried and seen < high:
                 return seen, "usable"
-            if above["p95_ms"] and above["p95_ms"] <= NEAR_BOUND * bound:
+            near = [
+                level
+                for level in levels
+                if not usable(level, bound) and level["p95_ms"] is not None and level["p95_ms"] <= NEAR_BOUND * bound
+            ]
+            if near:
                 # Just over the bound, where p95 climbs steeply with users (a saturated server): the edge is close
                 # below, so steps of the resolution, doubling (a tuned run: 1,993 users at 1.5 s; the proportional
-                # step went to 1,328, at 310 ms, a level wasted far below).
+                # step went to 1,328, at 310 ms, a level wasted far below). Once any level read near the bound, a
+                # lower one far over it is that level's bad stretch, not the distance to the edge (1,265 users at
+                # 1.3 s, then 1,205 at 3.9 s: the proportional step went to 308 users and time ran out).
                 # Steps already taken down (the first not-usable level of this phase was the first guess).
                 over = sum(level["phase"] == "usable" and level["users"] >= high for level in levels)
                 tries = max(over - 1, 0)
                 return max(1, high - self._step_down(high, tries), high // 2), "usable"
-            # In proportion to how far over the bound the lowest level was: one level, not a dozen, from 3.9 s at
-            # 28 users to 7 users.
+            # No level near the bound yet: in proportion to how far over it the lowest level was (one level, not a
+            # dozen, from 3.9 s at 28 users to 7 users).
             share = min(max(bound / above["p95_ms"], 0.1), 0.95) if above["p95_ms"] else 0.5
             return max(1, min(math.floor(share * high), high - 1)), "usable"
         low = below["users"]

@@ -450,6 +450,31 @@ def test_a_first_usable_guess_at_two_and_a_half_times_the_bound_steps_down_by_th
     assert verdict.max_users_usable <= 1193 < verdict.max_users_usable + resolution(run.settings, 1193)
 
 
+class OneBadStretch(ProbeLag):
+    """As ProbeLag, but the second usable level has a bad stretch: its responses take 3.9 s, whatever its users."""
+
+    def serve(self):
+        super().serve()
+        tried = [level for level in self.search.verdict.levels if level["phase"] == "usable"]
+        level = self.search.level
+        if len(tried) == 1 and level is not None and level.phase == "usable" and self.search.stage in ("ramp", "hold"):
+            self.response_times[3900] = self.response_times.get(3900, 0) + self.rate(self.users)
+
+
+def test_once_a_level_read_near_the_bound_a_bad_stretch_below_does_not_send_the_search_far_down():
+    # A tuned search: 1,265 users at 1.3 s, then 1,205 at 3.9 s; stepping in proportion to 3.9 s went to 308 users.
+    def p95(users):
+        return 600 + users / 20 if users <= 1180 else 659 + 25 * (users - 1180)
+
+    run = OneBadStretch(SearchSettings(hold=10, settle=5, ramp=10, time_limit=3600), 2600, p95=p95)
+    verdict = run.run()
+    tried = [level for level in verdict.levels if level["phase"] == "usable"]
+    assert tried[1]["p95_ms"] == 3900
+    assert verdict.usable_converged
+    assert min(level["users"] for level in tried) > 1000, tried
+    assert len(tried) <= 4, tried
+
+
 class FewDevices(SyntheticRun):
     """The generator can start only 400 users (for MQTT: --mqtt-devices 400), whatever the search asks."""
 
