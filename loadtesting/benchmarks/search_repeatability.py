@@ -25,8 +25,13 @@ BUDGET_S = {"baseline": 360, "tuned": 600}
 """Seconds each configuration's search should converge within on a 2-core machine (issue 13's targets)."""
 
 
-def resolution(settings: dict, users: int) -> float:
-    return max(settings["resolution_users"], settings["resolution_fraction"] * users)
+def resolution(settings: dict, users: int, key: str = "max_users_without_error") -> float:
+    """The search's resolution at `users` for `key`'s answer: the usable maximum has its own fraction (searches
+    before it had one used the error-free search's)."""
+    fraction = settings["resolution_fraction"]
+    if key == "max_users_usable":
+        fraction = settings.get("usable_resolution_fraction", fraction)
+    return max(settings["resolution_users"], fraction * users)
 
 
 def agreement(verdicts: list[dict], key: str, converged: str = "") -> str:
@@ -38,7 +43,7 @@ def agreement(verdicts: list[dict], key: str, converged: str = "") -> str:
     if converged and not all(verdict.get(converged) for verdict in verdicts):
         return "- (a search did not converge)"
     low, high = min(values), max(values)
-    allowed = resolution(verdicts[0]["settings"], low)
+    allowed = resolution(verdicts[0]["settings"], low, key)
     return f"{'yes' if high - low <= allowed else 'NO'} (gap {high - low}, resolution {allowed:.0f})"
 
 
@@ -159,7 +164,13 @@ def main(argv=None) -> int:
         }
         if not any(found.values()):
             parser.error(f"no */*/verdict.json under {args.summarise}")
-        document = (args.summarise / "repeatability.md").read_text().split("| configuration |")[0]
+        existing = args.summarise / "repeatability.md"
+        # A run stopped before its end wrote no report: its heading then says so instead of giving a command.
+        document = (
+            existing.read_text().split("| configuration |")[0]
+            if existing.exists()
+            else f"# Search repeatability: {args.summarise.name}\n\nStopped before its end: from the runs it ended.\n"
+        )
         report = [
             document.rstrip("\n"),
             "",
