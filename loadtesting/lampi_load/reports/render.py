@@ -178,7 +178,7 @@ def render(results_dir: Path) -> Path:
         lines.insert(
             4,
             f"- Usable (p95 under {fmt_ms(verdict['usable_p95_ms'])}): {verdict['max_users_usable']} users "
-            f"({usable.get('rps', 0):.1f} requests/s, p95 {fmt_ms(usable.get('p95_ms'))})",
+            f"({usable.get('rps', 0):.1f} requests/s, p95 {fmt_ms(usable.get('p95_ms'))}){usable_state(verdict)}",
         )
     if verdict.get("generator_bound"):
         lines.append("- **The load generator was saturated**: add Locust processes (--processes) before trusting this.")
@@ -256,6 +256,17 @@ def level_test(verdict: dict) -> list[str]:
         f"the hold's; p95 is {P95_OF.get(verdict.get('p95_of'), P95_OF[None])}.",
         "",
     ]
+
+
+def usable_state(verdict: dict) -> str:
+    """Whether the usable maximum converged, and to what resolution; nothing for verdicts that do not say."""
+    converged, settings = verdict.get("usable_converged"), verdict.get("settings", {})
+    if converged is None:
+        return ""
+    if not converged:
+        return "; not converged: the time limit came first, so the edge is at or above it"
+    fraction = settings.get("usable_resolution_fraction", settings.get("resolution_fraction"))
+    return f"; converged to within {fraction * 100:g}%" if fraction is not None else "; converged"
 
 
 def fmt_ms(value) -> str:

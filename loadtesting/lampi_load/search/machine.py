@@ -400,20 +400,23 @@ class HoneInSearch:
         return self.settings.min_rps_fraction * self.settings.expected_rps_per_user * users
 
     # ------------------------------------------------------------------ the next level
-    def _resolution(self, users: int) -> float:
-        return max(self.settings.resolution_users, self.settings.resolution_fraction * users)
+    def _resolution(self, users: int, fraction: float | None = None) -> float:
+        """The gap that ends a search at `users`: `fraction` of it (the error-free search's `resolution_fraction`
+        unless given), at least `resolution_users`."""
+        fraction = self.settings.resolution_fraction if fraction is None else fraction
+        return max(self.settings.resolution_users, fraction * users)
 
-    def _step_up(self, low: int, tries: int) -> int:
+    def _step_up(self, low: int, tries: int, fraction: float | None = None) -> int:
         """The k-th step up from a passing `low` with no failure above it yet: the resolution, then doubling (so a
         limit far from the probe's estimate takes few levels). Never over the resolution, so that a failure one
         step up ends the search (a step rounded up, 2,686 -> 2,821 against 134.3 users, cost a level)."""
-        return max(1, math.floor(self._resolution(low))) * 2**tries
+        return max(1, math.floor(self._resolution(low, fraction))) * 2**tries
 
-    def _step_down(self, high: int, tries: int) -> int:
+    def _step_down(self, high: int, tries: int, fraction: float | None = None) -> int:
         """The k-th step down from a failing `high` with no pass below it yet, as `_step_up`: the largest step d
-        within the resolution of the level it lands on, d <= max(resolution_users, resolution_fraction * (high - d)),
-        then doubling."""
-        fraction = self.settings.resolution_fraction
+        within the resolution of the level it lands on, d <= max(resolution_users, fraction * (high - d)), then
+        doubling."""
+        fraction = self.settings.resolution_fraction if fraction is None else fraction
         first = max(self.settings.resolution_users, math.floor(fraction * high / (1 + fraction)))
         return max(1, first) * 2**tries
 
@@ -459,11 +462,12 @@ class HoneInSearch:
         where the probe's p95 crossed the bound first, then searches as the error-free search does from the probe's
         estimate: below a level not usable, down by the resolution, doubling, if its p95 was near the bound
         (`NEAR_BOUND`), else in proportion to it; above a usable level, while only the error-free search's levels
-        (far above) are over the bound, up by the resolution, doubling; then bisection. Not interpolation between
+        (far above) are over the bound, up by the resolution, doubling; then bisection; its resolution is the
+        coarser `usable_resolution_fraction` (at least `resolution_users`). Not interpolation between
         p95s: near the knee a level's p95 is too noisy to steer by (1,600 users at 920 ms, 1,640 at 510 ms in one
         tuned search), and interpolating toward the far error-free levels crept up a few percent a level (1,553,
         1,741, 1,600, 1,640, 1,681 users, out of time)."""
-        bound = self.settings.usable_p95_ms
+        bound, fraction = self.settings.usable_p95_ms, self.settings.usable_resolution_fraction
         levels = self.verdict.levels
         figures = derive(levels, bound)
         below, above = figures["usable_level"], figures["not_usable_level"]
@@ -491,13 +495,13 @@ class HoneInSearch:
                 # Steps already taken down (the first not-usable level of this phase was the first guess).
                 over = sum(level["phase"] == "usable" and level["users"] >= high for level in levels)
                 tries = max(over - 1, 0)
-                return max(1, high - self._step_down(high, tries), high // 2), "usable"
+                return max(1, high - self._step_down(high, tries, fraction), high // 2), "usable"
             # No level near the bound yet: in proportion to how far over it the lowest level was (one level, not a
             # dozen, from 3.9 s at 28 users to 7 users).
             share = min(max(bound / above["p95_ms"], 0.1), 0.95) if above["p95_ms"] else 0.5
             return max(1, min(math.floor(share * high), high - 1)), "usable"
         low = below["users"]
-        if high - low <= self._resolution(low):
+        if high - low <= self._resolution(low, fraction):
             return None
         if untried and low < seen < high:
             return seen, "usable"
@@ -505,7 +509,7 @@ class HoneInSearch:
             # Usable levels found, and over the bound only the error-free levels: steps up, the first of the
             # resolution (an edge just above costs one level), doubling after each usable one.
             found = sum(level["phase"] == "usable" and usable(level, bound) for level in levels)
-            up = low + self._step_up(low, max(found - 1, 0))
+            up = low + self._step_up(low, max(found - 1, 0), fraction)
             if up < high:
                 return up, "usable"
         return (low + high) // 2, "usable"

@@ -1,6 +1,7 @@
 """The hone-in search's decisions, on a synthetic server whose capacity the test knows."""
 
 import dataclasses
+import math
 
 import pytest
 
@@ -67,6 +68,10 @@ class SyntheticRun:
 
 def resolution(settings, users):
     return max(settings.resolution_users, settings.resolution_fraction * users)
+
+
+def usable_resolution(settings, users):
+    return max(settings.resolution_users, settings.usable_resolution_fraction * users)
 
 
 class EarlyProbe(SyntheticRun):
@@ -295,7 +300,7 @@ def test_the_usable_maximum_converges_too():
     usable = [level for level in verdict.levels if level["passed"] and level["p95_ms"] <= 1000]
     assert verdict.max_users_usable == max(level["users"] for level in usable) <= 100
     above = min(level["users"] for level in verdict.levels if level["p95_ms"] > 1000)
-    assert above - verdict.max_users_usable <= resolution(settings, verdict.max_users_usable)
+    assert above - verdict.max_users_usable <= usable_resolution(settings, verdict.max_users_usable)
     assert verdict.usable_level["users"] == verdict.max_users_usable
     assert verdict.usable_p95_ms == 1000
     assert verdict.max_users_without_error >= 950
@@ -406,7 +411,7 @@ def test_the_usable_search_does_not_creep_up_a_hockey_stick():
     run = RampLag(SearchSettings(hold=10, settle=5, ramp=10, time_limit=3600), 2600, p95=p95)
     verdict = run.run()
     assert verdict.usable_converged
-    assert verdict.max_users_usable <= 2129 < verdict.max_users_usable + resolution(run.settings, 2129)
+    assert verdict.max_users_usable <= 2129 < verdict.max_users_usable + usable_resolution(run.settings, 2129)
     assert sum(level["phase"] == "usable" for level in verdict.levels) <= 4, verdict.levels
 
 
@@ -419,9 +424,23 @@ def test_an_edge_one_resolution_over_the_first_usable_level_costs_one_level_more
 
     run = RampLag(SearchSettings(hold=10, settle=5, ramp=10, time_limit=3600), 2600, p95=p95)
     verdict = run.run()
-    assert [level["users"] for level in verdict.levels if level["phase"] == "usable"] == [1890, 1984]
+    step = int(usable_resolution(run.settings, 1890))
+    assert [level["users"] for level in verdict.levels if level["phase"] == "usable"] == [1890, 1890 + step]
     assert verdict.usable_converged
     assert verdict.max_users_usable == 1890
+
+
+@pytest.mark.parametrize("percent", [5, 10])
+def test_the_usable_search_ends_at_its_own_resolution(percent):
+    # p95 rises 1 ms a user over 1,000 users with no error below 2,600: the usable edge is at 1,000 users. A
+    # coarser usable resolution (the default 10%: p95 is noisier near its bound than errors are) takes fewer levels.
+    settings = SearchSettings(hold=10, settle=5, ramp=10, time_limit=3600, usable_resolution_fraction=percent / 100)
+    verdict = SyntheticRun(settings, 2600, p95=lambda users: float(users)).run()
+    assert verdict.usable_converged
+    assert verdict.max_users_usable <= 1000 < verdict.max_users_usable + usable_resolution(settings, 1000)
+    assert verdict.max_users_without_error >= 2470  # the error-free search keeps its own 5%
+    levels = sum(level["phase"] == "usable" for level in verdict.levels)
+    assert levels <= {5: 6, 10: 5}[percent], verdict.levels
 
 
 class ProbeLag(SyntheticRun):
@@ -447,7 +466,7 @@ def test_a_first_usable_guess_at_two_and_a_half_times_the_bound_steps_down_by_th
     assert 2000 < guess["p95_ms"] <= 3000
     assert verdict.usable_converged
     assert len(rest) == 1, verdict.levels
-    assert verdict.max_users_usable <= 1193 < verdict.max_users_usable + resolution(run.settings, 1193)
+    assert verdict.max_users_usable <= 1193 < verdict.max_users_usable + usable_resolution(run.settings, 1193)
 
 
 class OneBadStretch(ProbeLag):
@@ -471,7 +490,8 @@ def test_once_a_level_read_near_the_bound_a_bad_stretch_below_does_not_send_the_
     tried = [level for level in verdict.levels if level["phase"] == "usable"]
     assert tried[1]["p95_ms"] == 3900
     assert verdict.usable_converged
-    assert min(level["users"] for level in tried) > 1000, tried
+    # A step in proportion to 3.9 s would go to a quarter of the users; steps of the resolution stay near the edge.
+    assert min(level["users"] for level in tried) > 0.7 * tried[0]["users"], tried
     assert len(tried) <= 4, tried
 
 
@@ -547,7 +567,9 @@ def test_a_level_just_over_the_bound_steps_down_by_the_resolution():
     run = LateCrossing(SearchSettings(hold=10, settle=5, ramp=10, time_limit=3600), 2600, p95=p95)
     verdict = run.run()
     usable = [level["users"] for level in verdict.levels if level["phase"] == "usable"]
-    assert usable[:2] == [1990, 1896], usable  # 94 users down: 5% of the level it lands on
+    fraction = run.settings.usable_resolution_fraction
+    # The largest step within the usable resolution of the level it lands on (180 users at 10%, 94 at 5%).
+    assert usable[:2] == [1990, 1990 - math.floor(fraction * 1990 / (1 + fraction))], usable
     assert len(usable) <= 3, usable
     assert verdict.usable_converged
-    assert verdict.max_users_usable <= 1940 < verdict.max_users_usable + resolution(run.settings, 1940)
+    assert verdict.max_users_usable <= 1940 < verdict.max_users_usable + usable_resolution(run.settings, 1940)
