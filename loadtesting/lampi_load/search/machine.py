@@ -2,8 +2,8 @@
 
 It drives no Locust runner: `step(now, sample)` takes the clock and cumulative counters and returns the user
 count to run next, or None when done. That keeps every decision unit-testable on synthetic numbers; the Locust
-shape in `hone_in.py` only feeds it. (It borrows Locust's percentile arithmetic, so a level's p95 is computed as
-Locust computes its own.)
+shape in `hone_in.py` only feeds it. It does not import Locust (that monkey-patches the whole process with gevent,
+and breaks `ssl` in one that imported it first): `percentile` repeats Locust's few lines of percentile arithmetic.
 
 The search, in two parts:
 
@@ -32,8 +32,6 @@ pass means the server changed (degraded): that pass no longer counts.
 import logging
 import math
 from dataclasses import asdict, dataclass, field
-
-from locust.stats import calculate_response_time_percentile, diff_response_time_dicts
 
 from lampi_load.search.settings import SearchSettings
 
@@ -192,6 +190,20 @@ def derive(levels: list[dict], usable_p95_ms: float | None) -> dict:
     return figures
 
 
+def percentile(response_times: dict[int, int], share: float) -> float | None:
+    """The response time (ms) that `share` (0-1) of the responses in a Locust histogram ({ms: count}) came within,
+    exactly as `locust.stats.calculate_response_time_percentile` computes it; None for no responses."""
+    total = sum(response_times.values())
+    if not total:
+        return None
+    allowed, seen = int(total * share), 0
+    for ms in sorted(response_times, reverse=True):
+        seen += response_times[ms]
+        if total - seen <= allowed:
+            return float(ms)
+    return 0.0
+
+
 def usable(level: dict, bound_ms: float) -> bool:
     """A judged level that passed with p95 at or under `bound_ms`."""
     return level["passed"] and level["p95_ms"] is not None and level["p95_ms"] <= bound_ms
@@ -342,9 +354,8 @@ class HoneInSearch:
         as before: that is an extreme of some 40 readings, which one slow stretch sets."""
         if sample.response_times is None:
             return None
-        times = diff_response_time_dicts(sample.response_times, self.window_times)
-        count = sum(times.values())
-        return float(calculate_response_time_percentile(times, count, 0.95)) if count else None
+        times = {ms: count - self.window_times.get(ms, 0) for ms, count in sample.response_times.items()}
+        return percentile({ms: count for ms, count in times.items() if count}, 0.95)
 
     def _draining(self, now: float) -> bool:
         """True while the settle's p95 is still falling (see `DRAIN_FALL`); False without two readings to compare."""

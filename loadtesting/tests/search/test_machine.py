@@ -2,10 +2,13 @@
 
 import dataclasses
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from lampi_load.search.machine import HoneInSearch, Sample, derive
+from lampi_load.search.machine import HoneInSearch, Sample, derive, percentile
 from lampi_load.search.settings import SearchSettings
 
 FAST = SearchSettings(hold=10, settle=5, ramp=10, time_limit=3600, spawn_rate=10)
@@ -196,6 +199,30 @@ def test_a_levels_p95_is_that_of_every_response_in_its_window_alone():
     assert verdict.levels
     assert {level["p95_ms"] for level in verdict.levels} == {100.0}
     assert verdict.max_users_usable == verdict.max_users_without_error
+
+
+AGREES_WITH_LOCUST = """
+import random
+from locust.stats import calculate_response_time_percentile
+from lampi_load.search.machine import percentile
+rng = random.Random(13)
+for _ in range(500):
+    times = {rng.choice([5, 40, 99, 130, 450, 990, 1200, 3900, 12000]): rng.randint(1, 50) for _ in range(6)}
+    for share in (0.5, 0.95, 0.99):
+        expected = calculate_response_time_percentile(times, sum(times.values()), share)
+        assert percentile(times, share) == expected, (times, share)
+print("agrees")
+"""
+
+
+def test_a_levels_percentile_is_locusts_own():
+    # In a child process: importing locust monkey-patches this one (gevent) after ssl was imported.
+    loadtesting = Path(__file__).resolve().parents[2]
+    check = subprocess.run(
+        [sys.executable, "-c", AGREES_WITH_LOCUST], capture_output=True, text=True, cwd=loadtesting, timeout=60
+    )
+    assert check.stdout.strip() == "agrees", check.stderr[-2000:]
+    assert percentile({}, 0.95) is None
 
 
 def test_saturated_generator_is_reported_not_blamed_on_the_server():
