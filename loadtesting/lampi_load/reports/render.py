@@ -266,7 +266,9 @@ def usable_state(verdict: dict) -> str:
     if not converged:
         return "; not converged: the time limit came first, so the edge is at or above it"
     fraction = settings.get("usable_resolution_fraction", settings.get("resolution_fraction"))
-    return f"; converged to within {fraction * 100:g}%" if fraction is not None else "; converged"
+    if fraction is None or "resolution_users" not in settings:
+        return "; converged"
+    return f"; converged to within {fraction * 100:g}% or {settings['resolution_users']} users"
 
 
 def fmt_ms(value) -> str:
