@@ -355,7 +355,8 @@ class HoneInSearch:
         if sample.response_times is None:
             return None
         times = {ms: count - self.window_times.get(ms, 0) for ms, count in sample.response_times.items()}
-        return percentile({ms: count for ms, count in times.items() if count}, 0.95)
+        # Only what grew: statistics reset within the window (Locust's web UI can) would otherwise count negative.
+        return percentile({ms: count for ms, count in times.items() if count > 0}, 0.95)
 
     def _draining(self, now: float) -> bool:
         """True while the settle's p95 is still falling (see `DRAIN_FALL`); False without two readings to compare."""
