@@ -472,13 +472,13 @@ class HoneInSearch:
     def _next_usable(self) -> tuple[int, str] | None:
         """The next level for the usable maximum (p95 at or under the bound), or None when it is known. It starts
         where the probe's p95 crossed the bound first, then searches as the error-free search does from the probe's
-        estimate: below a level not usable, down by the resolution, doubling, if its p95 was near the bound
-        (`NEAR_BOUND`), else in proportion to it; above a usable level, while only the error-free search's levels
-        (far above) are over the bound, up by the resolution, doubling; then bisection; its resolution is the
-        coarser `usable_resolution_fraction` (at least `resolution_users`). Not interpolation between
-        p95s: near the knee a level's p95 is too noisy to steer by (1,600 users at 920 ms, 1,640 at 510 ms in one
-        tuned search), and interpolating toward the far error-free levels crept up a few percent a level (1,553,
-        1,741, 1,600, 1,640, 1,681 users, out of time)."""
+        estimate: below a level not usable, down by the resolution, doubling, if any level's p95 was near the bound
+        (`NEAR_BOUND`), else in proportion to the lowest one's; above a usable level, while only the error-free
+        search's levels (far above) are over the bound, up by the resolution, doubling; then bisection. Its
+        resolution is the coarser `usable_resolution_fraction` (at least `resolution_users`). Not interpolation
+        between p95s: near the knee a level's p95 is too noisy to steer by (1,600 users at 920 ms, 1,640 at 510 ms
+        in one tuned search), and interpolating toward the far error-free levels crept up a few percent a level
+        (1,553, 1,741, 1,600, 1,640, 1,681 users, out of time)."""
         bound, fraction = self.settings.usable_p95_ms, self.settings.usable_resolution_fraction
         levels = self.verdict.levels
         figures = derive(levels, bound)
@@ -493,11 +493,10 @@ class HoneInSearch:
                 return None
             if untried and seen < high:
                 return seen, "usable"
-            near = [
-                level
+            near = any(
+                not usable(level, bound) and level["p95_ms"] is not None and level["p95_ms"] <= NEAR_BOUND * bound
                 for level in levels
-                if not usable(level, bound) and level["p95_ms"] is not None and level["p95_ms"] <= NEAR_BOUND * bound
-            ]
+            )
             if near:
                 # Just over the bound, where p95 climbs steeply with users (a saturated server): the edge is close
                 # below, so steps of the resolution, doubling (a tuned run: 1,993 users at 1.5 s; the proportional
