@@ -428,13 +428,17 @@ class RampLag(SyntheticRun):
         return sample
 
 
+def hockey_stick(knee, slope):
+    """The tuned stack's p95 (ms) by users: 600 + users / 20 up to `knee` users (the server not yet saturated),
+    then `slope` ms more per user."""
+    return lambda users: 600 + users / 20 if users <= knee else 600 + knee / 20 + slope * (users - knee)
+
+
 def test_the_usable_search_does_not_creep_up_a_hockey_stick():
     # The tuned stack's shape: p95 flat (600-720 ms) until the server saturates near 2,100 users, then 10 ms more
     # per user. Interpolation alone crept up a few percent a level from the probe's crossing; at most 4 levels find
     # the bound within the resolution.
-    def p95(users):
-        return 600 + users / 20 if users <= 2100 else 705 + 10 * (users - 2100)
-
+    p95 = hockey_stick(knee=2100, slope=10)
     run = RampLag(SearchSettings(hold=10, settle=5, ramp=10, time_limit=3600), 2600, p95=p95)
     verdict = run.run()
     assert verdict.usable_converged
@@ -446,9 +450,7 @@ def test_an_edge_one_resolution_over_the_first_usable_level_costs_one_level_more
     # The probe's p95 crossed 1 s early (1,890 users), the edge is 50 users higher, and over the bound are only the
     # error-free levels, 700 users up: a step of the resolution closes the gap at once. Interpolating toward those
     # levels went a quarter of the way up and crept back down (1,890, 2,039, 1,938, 1,987).
-    def p95(users):
-        return 600 + users / 20 if users <= 1940 else 700 + 10 * (users - 1940)
-
+    p95 = hockey_stick(knee=1940, slope=10)
     run = RampLag(SearchSettings(hold=10, settle=5, ramp=10, time_limit=3600), 2600, p95=p95)
     verdict = run.run()
     step = int(usable_resolution(run.settings, 1890))
@@ -484,9 +486,7 @@ class ProbeLag(SyntheticRun):
 def test_a_first_usable_guess_at_two_and_a_half_times_the_bound_steps_down_by_the_resolution():
     # As a tuned search read it: 1,243 users at 2.5 s, the edge 50-100 users below. A step in proportion to the
     # p95 (to 497 users) cost four levels back up; a step of the resolution closes the gap at once.
-    def p95(users):
-        return 600 + users / 20 if users <= 1180 else 659 + 25 * (users - 1180)
-
+    p95 = hockey_stick(knee=1180, slope=25)
     run = ProbeLag(SearchSettings(hold=10, settle=5, ramp=10, time_limit=3600), 2600, p95=p95)
     verdict = run.run()
     guess, *rest = [level for level in verdict.levels if level["phase"] == "usable"]
@@ -509,9 +509,7 @@ class OneBadStretch(ProbeLag):
 
 def test_once_a_level_read_near_the_bound_a_bad_stretch_below_does_not_send_the_search_far_down():
     # A tuned search: 1,265 users at 1.3 s, then 1,205 at 3.9 s; stepping in proportion to 3.9 s went to 308 users.
-    def p95(users):
-        return 600 + users / 20 if users <= 1180 else 659 + 25 * (users - 1180)
-
+    p95 = hockey_stick(knee=1180, slope=25)
     run = OneBadStretch(SearchSettings(hold=10, settle=5, ramp=10, time_limit=3600), 2600, p95=p95)
     verdict = run.run()
     tried = [level for level in verdict.levels if level["phase"] == "usable"]
