@@ -173,7 +173,9 @@ class RunRecord:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.server_here = server_here(environment)
         record_sar = options.hone_sar == "on" or (options.hone_sar == "auto" and self.server_here)
-        self.sadc = SadcRecorder(self.dir / "sa.bin").start() if record_sar else None
+        # Bounded: the search's time limit and 10 minutes more (the speed references, the last level, the report).
+        samples = int(options.hone_time_limit) + 600
+        self.sadc = SadcRecorder(self.dir / "sa.bin", count=samples).start() if record_sar else None
         if not record_sar:
             logger.warning("not recording sysstat here: the server is not on this machine (--hone-sar on forces it)")
 

@@ -40,18 +40,21 @@ def find_sadc() -> str:
 
 
 class SadcRecorder:
-    """Runs `sadc -S XALL <interval> <file>` in the background; `stop()` ends it and keeps the file."""
+    """Runs `sadc -S XALL <interval> [<count>] <file>` in the background; `stop()` ends it and keeps the file.
+    With `count` (samples), sadc also ends by itself: a recorder whose owner was killed before `stop()` (a Ctrl-C
+    that ended Locust mid-search left one recording) does not run on forever."""
 
-    def __init__(self, path: Path, interval: int = 1):
+    def __init__(self, path: Path, interval: int = 1, count: int | None = None):
         self.path = Path(path)
         self.interval = interval
+        self.count = count
         self.process: subprocess.Popen | None = None
 
     def start(self) -> "SadcRecorder":
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # XALL adds per-disk, per-partition, SNMP (TCP) and interrupt counters to the default set.
         self.process = subprocess.Popen(
-            [find_sadc(), "-S", "XALL", str(self.interval), str(self.path)],
+            [find_sadc(), "-S", "XALL", str(self.interval), *([str(self.count)] if self.count else []), str(self.path)],
             env=SAR_ENV,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

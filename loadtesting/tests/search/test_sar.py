@@ -27,6 +27,16 @@ def test_sadc_stops_and_leaves_a_readable_file(recording):
     assert path.stat().st_size > 0
 
 
+def test_a_recorder_with_a_count_ends_by_itself(tmp_path):
+    # Its owner never calls stop(): it was killed (a Ctrl-C that ended Locust mid-search).
+    recorder = SadcRecorder(tmp_path / "sa.bin", count=2).start()
+    try:
+        assert recorder.process.wait(timeout=15) == 0
+    finally:
+        recorder.stop()
+    assert (tmp_path / "sa.bin").stat().st_size > 0
+
+
 def test_every_view_has_averages_for_a_window(recording, tmp_path):
     path, start, end = recording
     summary = slice_moments(path, {"minimal": {"start": start, "end": end}}, tmp_path)
