@@ -20,18 +20,15 @@ REPO = Path(__file__).resolve().parents[2]
 LOADTESTING = REPO / "loadtesting"
 sys.path.insert(0, str(LOADTESTING))
 from lampi_load.results import new_run_dir  # noqa: E402
+from lampi_load.search.settings import recorded_fraction  # noqa: E402
 
 BUDGET_S = {"baseline": 360, "tuned": 600}
 """Seconds each configuration's search should converge within on a 2-core machine (issue 13's targets)."""
 
 
 def resolution(settings: dict, users: int, key: str = "max_users_without_error") -> float:
-    """The search's resolution at `users` for `key`'s answer: the usable maximum has its own fraction (searches
-    before it had one used the error-free search's)."""
-    fraction = settings["resolution_fraction"]
-    if key == "max_users_usable":
-        fraction = settings.get("usable_resolution_fraction", fraction)
-    return max(settings["resolution_users"], fraction * users)
+    """The search's resolution at `users` for `key`'s answer (`recorded_fraction`), at least resolution_users."""
+    return max(settings["resolution_users"], recorded_fraction(settings, key) * users)
 
 
 def agreement(verdicts: list[dict], key: str, converged: str = "") -> str:

@@ -16,6 +16,7 @@ matplotlib.use("Agg")  # files only: no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 
 from lampi_load.search.sar import clock  # noqa: E402
+from lampi_load.search.settings import recorded_fraction  # noqa: E402
 from lampi_load.search.speed import describe  # noqa: E402
 
 MOMENT_COLOURS = {"minimal": "tab:green", "max_without_error": "tab:blue", "failing": "tab:red"}
@@ -265,7 +266,7 @@ def usable_state(verdict: dict) -> str:
         return ""
     if not converged:
         return "; not converged: the time limit came first, so the edge is at or above it"
-    fraction = settings.get("usable_resolution_fraction", settings.get("resolution_fraction"))
+    fraction = recorded_fraction(settings, "max_users_usable")
     if fraction is None or "resolution_users" not in settings:
         return "; converged"
     return f"; converged to within {fraction * 100:g}% or {settings['resolution_users']} users"

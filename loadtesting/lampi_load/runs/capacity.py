@@ -55,7 +55,7 @@ TUNED_STEPS: dict[str, list[str]] = {
     "argon2id": ["lampisite_password_hashers"],
     "sessions": ["lampisite_session_engine", "lampisite_cache_backend", "memcached_max_connections"],
     "postgresql": ["lampisite_db_engine", "lampisite_db_conn_max_age", "postgresql_max_connections"],
-    "uwsgi": ["uwsgi_processes", "uwsgi_threads", "uwsgi_listen"],
+    "uwsgi": ["uwsgi_processes", "uwsgi_threads", "uwsgi_listen", "uwsgi_max_requests"],
     "nginx": ["nginx_worker_processes", "nginx_worker_connections", "nginx_keepalive_timeout", "nginx_edge_redirects"],
 }
 

@@ -86,6 +86,16 @@ class SearchSettings:
                 raise ValueError(f"--{option_name(setting)} {value:g}: {advice}")
 
 
+def recorded_fraction(settings: dict, answer: str = "max_users_without_error") -> float | None:
+    """The resolution fraction a verdict's recorded `settings` (its `settings` dict) give `answer`'s search:
+    "max_users_usable" has its own, `usable_resolution_fraction`, except in verdicts from before it had one, which
+    used `resolution_fraction`; None when the verdict records neither."""
+    fraction = settings.get("resolution_fraction")
+    if answer == "max_users_usable":
+        fraction = settings.get("usable_resolution_fraction", fraction)
+    return fraction
+
+
 def field_docs(cls) -> dict[str, str]:
     """The docstring under each field of a dataclass, by field name, as one line."""
     body = ast.parse(inspect.getsource(cls)).body[0].body

@@ -5,7 +5,7 @@ from dataclasses import fields
 
 import pytest
 
-from lampi_load.search.settings import SearchSettings, add_options, from_options
+from lampi_load.search.settings import SearchSettings, add_options, from_options, recorded_fraction
 
 
 def parser() -> argparse.ArgumentParser:
@@ -59,3 +59,12 @@ def test_settings_the_search_cannot_run_with_are_refused_naming_the_option(args,
     # A spawn rate of 0 never ramps; a resolution of 0 users never ends its bisection.
     with pytest.raises(ValueError, match="^" + line.replace("+", r"\+")):
         from_options(parser().parse_args(args))
+
+
+def test_a_recorded_verdict_gives_each_answer_its_own_resolution_fraction():
+    settings = {"resolution_fraction": 0.05, "usable_resolution_fraction": 0.10}
+    assert recorded_fraction(settings) == 0.05
+    assert recorded_fraction(settings, "max_users_usable") == 0.10
+    # Verdicts from before the usable search had its own resolution used the error-free one for both.
+    assert recorded_fraction({"resolution_fraction": 0.05}, "max_users_usable") == 0.05
+    assert recorded_fraction({}, "max_users_usable") is None
