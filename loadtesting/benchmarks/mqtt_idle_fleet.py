@@ -64,6 +64,17 @@ def main() -> int:
     parser.add_argument("--profile", type=Path, help="py-spy raw output for the measured window")
     parser.add_argument("--out", type=Path, help="folder for the raw output (default: a new run folder)")
     args = parser.parse_args()
+    for name, good, advice in [
+        ("devices", args.devices >= 1, "give at least 1"),
+        ("spawn-rate", args.spawn_rate >= 1, "give at least 1 device per second"),
+        ("settle", args.settle >= 0, "give seconds, 0 or more"),
+        ("measure", args.measure > 0, "give seconds above 0"),
+        ("brokers", args.brokers >= 1, "give at least 1"),
+        # A process given no device never logs a `generator:` line, and the wait for every device would run out.
+        ("processes", 1 <= args.processes <= args.devices, f"give 1 to --devices ({args.devices})"),
+    ]:
+        if not good:
+            parser.error(f"--{name} {getattr(args, name.replace('-', '_')):g}: {advice}")
     out = args.out or new_run_dir(f"idle-fleet-{args.devices}")
     out.mkdir(parents=True, exist_ok=True)
     ramp = args.devices / args.spawn_rate
