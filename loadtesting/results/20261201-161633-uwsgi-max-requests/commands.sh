@@ -1,11 +1,13 @@
 #!/bin/bash
 # Paired A/B: the tuned stack with uwsgi_max_requests 5000 (the role's default) and 100000, each at a fixed
-# 1,000 users (10/s ramp, then held), server on CPU 0, Locust on CPU 1.
+# 1,000 users (10/s ramp, then held), server on CPU 0, Locust on CPU 1. Run from the repository as
+# `bash loadtesting/results/20261201-161633-uwsgi-max-requests/commands.sh` with OUT unset (/tmp/ab), then the four
+# r* folders were copied here. It restarts the local stack for each run, and stops it at the end.
 set -e
-cd /work/main
+cd "$(git -C "$(dirname "$0")" rev-parse --show-toplevel)"
 for round in 1 2; do
 for n in 5000 100000; do
-  out=/tmp/ab/r$round-$n; mkdir -p $out
+  out=${OUT:-/tmp/ab}/r$round-$n; mkdir -p $out
   export LAMPI_PROFILE=tuned LAMPI_STACK_VARS="{\"uwsgi_max_requests\": $n}" LAMPI_DB_NAME=lampi_argon2 LAMPI_SERVER_CPUS=0
   PYTHONPATH=scripts .venv/bin/python -m lampi_stack down
   PYTHONPATH=scripts .venv/bin/python -m lampi_stack up
