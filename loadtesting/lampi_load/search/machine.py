@@ -412,23 +412,21 @@ class HoneInSearch:
         return self.settings.min_rps_fraction * self.settings.expected_rps_per_user * users
 
     # ------------------------------------------------------------------ the next level
-    def _resolution(self, users: int, fraction: float | None = None) -> float:
-        """The gap that ends a search at `users`: `fraction` of it (the error-free search's `resolution_fraction`
-        unless given), at least `resolution_users`."""
-        fraction = self.settings.resolution_fraction if fraction is None else fraction
+    def _resolution(self, users: int, fraction: float) -> float:
+        """The gap that ends a search at `users`: `fraction` of it (the error-free search's `resolution_fraction`,
+        or the usable search's own), at least `resolution_users`."""
         return max(self.settings.resolution_users, fraction * users)
 
-    def _step_up(self, low: int, tries: int, fraction: float | None = None) -> int:
+    def _step_up(self, low: int, tries: int, fraction: float) -> int:
         """The k-th step up from a passing `low` with no failure above it yet: the resolution, then doubling (so a
         limit far from the probe's estimate takes few levels). Never over the resolution, so that a failure one
         step up ends the search (a step rounded up, 2,686 -> 2,821 against 134.3 users, cost a level)."""
         return max(1, math.floor(self._resolution(low, fraction))) * 2**tries
 
-    def _step_down(self, high: int, tries: int, fraction: float | None = None) -> int:
+    def _step_down(self, high: int, tries: int, fraction: float) -> int:
         """The k-th step down from a failing `high` with no pass below it yet, as `_step_up`: the largest step d
         within the resolution of the level it lands on, d <= max(resolution_users, fraction * (high - d)), then
         doubling."""
-        fraction = self.settings.resolution_fraction if fraction is None else fraction
         first = max(self.settings.resolution_users, math.floor(fraction * high / (1 + fraction)))
         return max(1, first) * 2**tries
 
@@ -449,7 +447,7 @@ class HoneInSearch:
 
     def _next_without_error(self) -> tuple[int, str] | None:
         """The next level for the error-free maximum, or None when it is known (`self.ending` then says how)."""
-        levels = self.verdict.levels
+        levels, fraction = self.verdict.levels, self.settings.resolution_fraction
         figures = derive(levels, None)
         low = figures["max_level"]["users"] if figures["max_level"] else None
         high = figures["failing_level"]["users"] if figures["failing_level"] else None
@@ -460,12 +458,12 @@ class HoneInSearch:
             if high <= 1:
                 self.ending = "fails-at-minimum"
                 return None
-            down = self._step_down(high, sum(level["phase"] == "down" for level in levels))
+            down = self._step_down(high, sum(level["phase"] == "down" for level in levels), fraction)
             return max(1, high - down, high // 2), "down"  # never more than halving
         if high is None:
-            up = self._step_up(low, sum(level["phase"] == "up" for level in levels))
+            up = self._step_up(low, sum(level["phase"] == "up" for level in levels), fraction)
             return min(low + up, self.cap), "up"
-        if high - low <= self._resolution(low):
+        if high - low <= self._resolution(low, fraction):
             return None
         return (low + high) // 2, "bisect"
 
