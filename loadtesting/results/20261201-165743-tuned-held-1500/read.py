@@ -7,7 +7,11 @@ from pathlib import Path
 STEADY_FROM, STRETCH = 180, 120  # s: the 150 s ramp to 1,500 users and its queue's drain are over; 2-minute stretches
 
 here = Path(__file__).parent
-rows = [row for row in csv.DictReader(open(here / "locust_stats_history.csv")) if row["Name"] == "Aggregated"]
+rows = [
+    row
+    for row in csv.DictReader((here / "locust_stats_history.csv").read_text().splitlines())
+    if row["Name"] == "Aggregated"
+]
 start = int(rows[0]["Timestamp"])
 steady = [(int(row["Timestamp"]) - start, row) for row in rows if row["95%"] != "N/A"]
 steady = [(at, row) for at, row in steady if at >= STEADY_FROM]
