@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 LOADTESTING = REPO / "loadtesting"
 sys.path.insert(0, str(LOADTESTING))
 from lampi_load.results import new_run_dir  # noqa: E402
-from lampi_load.search.settings import recorded_fraction  # noqa: E402
+from lampi_load.search import settings as search_settings  # noqa: E402
 
 BUDGET_S = {"baseline": 360, "tuned": 600}
 """Seconds each configuration's search should converge within on a 2-core machine (issue 13's targets)."""
@@ -28,7 +28,8 @@ BUDGET_S = {"baseline": 360, "tuned": 600}
 
 def resolution(settings: dict, users: int, key: str = "max_users_without_error") -> float:
     """The search's resolution at `users` for `key`'s answer (`recorded_fraction`), at least resolution_users."""
-    return max(settings["resolution_users"], recorded_fraction(settings, key) * users)
+    fraction = search_settings.recorded_fraction(settings, key)
+    return search_settings.resolution(settings["resolution_users"], fraction, users)
 
 
 def agreement(verdicts: list[dict], key: str, converged: str = "") -> str:

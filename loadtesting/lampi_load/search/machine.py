@@ -33,7 +33,7 @@ import logging
 import math
 from dataclasses import asdict, dataclass, field
 
-from lampi_load.search.settings import SearchSettings
+from lampi_load.search.settings import SearchSettings, resolution
 
 logger = logging.getLogger("lampi_load.search.machine")
 
@@ -415,7 +415,7 @@ class HoneInSearch:
     def _resolution(self, users: int, fraction: float) -> float:
         """The gap that ends a search at `users`: `fraction` of it (the error-free search's `resolution_fraction`,
         or the usable search's own), at least `resolution_users`."""
-        return max(self.settings.resolution_users, fraction * users)
+        return resolution(self.settings.resolution_users, fraction, users)
 
     def _step_up(self, low: int, tries: int, fraction: float) -> int:
         """The k-th step up from a passing `low` with no failure above it yet: the resolution, then doubling (so a

@@ -86,6 +86,12 @@ class SearchSettings:
                 raise ValueError(f"--{option_name(setting)} {value:g}: {advice}")
 
 
+def resolution(resolution_users: int, fraction: float, users: float) -> float:
+    """The gap, in users, that ends a search at `users`: `fraction` of it, at least `resolution_users`. The search
+    (`HoneInSearch`) and whatever reads a verdict afterwards (the repeatability benchmark) share this reading."""
+    return max(resolution_users, fraction * users)
+
+
 def recorded_fraction(settings: dict, answer: str = "max_users_without_error") -> float | None:
     """The resolution fraction a verdict's recorded `settings` (its `settings` dict) give `answer`'s search:
     "max_users_usable" has its own, `usable_resolution_fraction`, except in verdicts from before it had one, which

@@ -5,7 +5,7 @@ from dataclasses import fields
 
 import pytest
 
-from lampi_load.search.settings import SearchSettings, add_options, from_options, recorded_fraction
+from lampi_load.search.settings import SearchSettings, add_options, from_options, recorded_fraction, resolution
 
 
 def parser() -> argparse.ArgumentParser:
@@ -68,3 +68,9 @@ def test_a_recorded_verdict_gives_each_answer_its_own_resolution_fraction():
     # Verdicts from before the usable search had its own resolution used the error-free one for both.
     assert recorded_fraction({"resolution_fraction": 0.05}, "max_users_usable") == 0.05
     assert recorded_fraction({}, "max_users_usable") is None
+
+
+def test_the_resolution_is_a_fraction_of_the_users_but_never_under_resolution_users():
+    assert resolution(10, 0.05, 100) == 10
+    assert resolution(10, 0.05, 1000) == 50
+    assert resolution(10, 0.10, 965) == 96.5
