@@ -180,6 +180,9 @@ class RunRecord:
             logger.warning("not recording sysstat here: the server is not on this machine (--hone-sar on forces it)")
 
     def close(self, shape: HoneInShape) -> None:
+        # The search ends now, when its users stopped (at its own end, a time limit or Ctrl-C), not after the
+        # speed reference below, which may wait up to 10 s for the server to work off its backlog.
+        stopped = time.time()
         if self.sadc:
             self.sadc.stop()
         # Before the workers quit: their CPU pinning is part of the record.
@@ -190,7 +193,7 @@ class RunRecord:
         (self.dir / "provenance.json").write_text(json.dumps(record, indent=2))
         if shape.search is None:
             return
-        shape.search.stop(time.time())
+        shape.search.stop(stopped)
         verdict = shape.search.verdict
         verdict_sar = slice_moments(self.sadc.path, verdict.moments, self.dir) if self.sadc and verdict.moments else {}
         document = {**verdict.as_dict(), "settings": shape.search.settings.__dict__, "sar": verdict_sar}

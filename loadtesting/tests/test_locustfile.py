@@ -8,6 +8,7 @@ import http.server
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -338,6 +339,51 @@ def test_a_distributed_search_judges_its_levels_on_every_workers_responses(site,
     assert level["p95_ms"] > 0
     assert verdict["max_users_usable"] == 6
     assert verdict["usable_converged"] is True
+
+
+@pytest.mark.profile_independent
+@pytest.mark.parametrize("mode", ["one process", "--processes 2"])
+def test_ctrl_c_ends_a_search_with_its_verdict_so_far(site, tmp_path, mode):
+    # Ctrl-C in a terminal sends SIGINT to the foreground process group: Locust and its --processes children.
+    # (A shell script's background job ignores SIGINT: a test must start its own session to send it as a terminal.)
+    results = tmp_path / "results"
+    files = ",".join(str(LOADTESTING / name) for name in ("locustfile.py", "hone_in.py"))
+    command = [LOCUST, "-f", files, "--headless", "--host", site, "--fake-users", "20"]
+    command += ["--hone-results-dir", str(results), "--hone-spawn-rate", "2", "--hone-max-users", "1000"]
+    command += ["--hone-time-limit", "120", "--hone-sar", "on", *(processes(2) if mode == "--processes 2" else [])]
+    log = tmp_path / "locust.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            command, cwd=LOADTESTING, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 40
+        while "probe: one ramp from 0 users" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.5)  # a few users running, signed in
+        interrupted = time.time()
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=40)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        recording = subprocess.run(["pgrep", "-f", f"sadc .*{results}"], capture_output=True, text=True)
+        for pid in recording.stdout.split():
+            subprocess.run(["kill", pid], check=False)
+    output = log.read_text()
+    assert (results / "verdict.json").exists(), output[-2000:]
+    verdict = json.loads((results / "verdict.json").read_text())
+    assert verdict["status"] == "stopped-by-user", output[-2000:]
+    # The search ends when the users stop, not after the speed reference that follows.
+    assert interrupted <= verdict["ended_at"] < interrupted + 2, output[-2000:]
+    # Still ramping, no failure: the probe's cut ramp, no level judged, and the record complete around it.
+    assert verdict["probe"]["first_failure_users"] is None
+    assert verdict["levels"] == []
+    assert verdict["max_users_without_error"] == 0
+    assert json.loads((results / "provenance.json").read_text())["speed_reference"]["after"] is not None
+    assert (results / "sa.bin").stat().st_size > 0
+    assert recording.stdout.split() == [], "sadc was left recording"
 
 
 class SlowLoginPage(http.server.BaseHTTPRequestHandler):
