@@ -4,7 +4,8 @@
 In the web UI, add --class-picker to choose between this shape and a by-hand run. The search itself is in
 `lampi_load/search/machine.py`; this file feeds it Locust's numbers and writes the verdict (and the sar slices, when
 it recorded sysstat) into --hone-results-dir when the test stops, with provenance.json (commit, command, machine,
-the CPUs each process could use and, when the server is on this machine, the speed of its CPUs before and after).
+the CPUs each process could use and, when the server is on this machine, the speed of its CPUs before and after,
+and through each level: `speed.jsonl`, summed up in the verdict's "server_speed").
 """
 
 import json
@@ -24,6 +25,8 @@ from lampi_load.search import settings
 from lampi_load.search.machine import HoneInSearch, Sample
 from lampi_load.search.sar import SadcRecorder, slice_moments
 from lampi_load.search.speed import measure, server_cpus
+from lampi_load.search.speed_watch import SpeedWatch, by_level
+from lampi_load.search.speed_watch import describe as describe_watch
 
 logger = logging.getLogger("lampi_load.hone_in")
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
@@ -178,6 +181,11 @@ class RunRecord:
         self.sadc = SadcRecorder(self.dir / "sa.bin", count=samples).start() if record_sar else None
         if not record_sar:
             logger.warning("not recording sysstat here: the server is not on this machine (--hone-sar on forces it)")
+        # The server CPUs' speed through the levels, where they are this machine's (bounded as sadc is).
+        self.server_cpus = server_cpus(pinning(server_here=True)) if self.server_here else None
+        self.watch = (
+            SpeedWatch(self.dir / "speed.jsonl", self.server_cpus, samples).start() if self.server_here else None
+        )
 
     def close(self, shape: HoneInShape) -> None:
         # The search ends now, when its users stopped (at its own end, a time limit or Ctrl-C), not after the
@@ -185,6 +193,8 @@ class RunRecord:
         stopped = time.time()
         if self.sadc:
             self.sadc.stop()
+        if self.watch:
+            self.watch.stop()
         # Before the workers quit: their CPU pinning is part of the record.
         record = provenance(self.server_here)
         if shape.speed_before is not None:
@@ -197,6 +207,10 @@ class RunRecord:
         verdict = shape.search.verdict
         verdict_sar = slice_moments(self.sadc.path, verdict.moments, self.dir) if self.sadc and verdict.moments else {}
         document = {**verdict.as_dict(), "settings": shape.search.settings.__dict__, "sar": verdict_sar}
+        if self.watch:
+            document["server_speed"] = by_level(self.watch.path, verdict.levels, self.server_cpus)
+            if line := describe_watch(document["server_speed"]):
+                logger.info("server CPUs' speed: %s", line)
         (self.dir / "verdict.json").write_text(json.dumps(document, indent=2))
         logger.info(
             "verdict: %s users without error (%s); first failing %s: %s -> %s",

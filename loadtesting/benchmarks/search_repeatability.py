@@ -12,6 +12,7 @@ Expect about 2 x (6 + 10) minutes for the defaults on a 2-core machine; run it o
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -100,12 +101,20 @@ def argon2id_before_after(folder: Path) -> str:
     return " -> ".join("-" if value is None else f"{value:.1f}" for value in argon2id_times(folder))
 
 
+def python_during(verdict: dict) -> float | None:
+    """The server CPUs' Python reference through the search: the median of its levels' medians (the verdict's
+    "server_speed", from `lampi_load.search.speed_watch`; None in verdicts from before the watch)."""
+    values = [row["python_ms"] for row in (verdict.get("server_speed") or {}).get("levels", []) if row["python_ms"]]
+    return statistics.median(values) if values else None
+
+
 def summary(runs: dict[str, list[Path]], budgets: dict[str, int]) -> list[str]:
     lines = [
         "| configuration | run | max users without error | first failing | usable (p95 <= bound) | status "
         "| error-free answer after | search time | both within budget | top throughput (requests/s) "
-        "| users per request/s (s) | Argon2id on the server CPUs, before -> after (ms) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| users per request/s (s) | Argon2id on the server CPUs, before -> after (ms) "
+        "| Python reference on the server CPUs during the levels (ms) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     verdict_sets = {}
     for name, folders in runs.items():
@@ -124,13 +133,14 @@ def summary(runs: dict[str, list[Path]], budgets: dict[str, int]) -> list[str]:
                 f"| {verdict['first_failing_users']} | {usable} | {verdict['status']} | {answered_after(verdict)} "
                 f"| {seconds:.0f} s | {met}{f' ({budget} s)' if budget else ''} "
                 f"| {top_throughput(verdict) or 0:.0f} | {cycle_seconds(verdict) or 0:.2f} "
-                f"| {argon2id_before_after(folder)} |"
+                f"| {argon2id_before_after(folder)} | {python_during(verdict) or '-'} |"
             )
     lines += [
         "",
         "| configuration | maxima agree | usable maxima agree | top throughputs differ by "
-        "| users per request/s differ by | server CPUs' speed references differ by |",
-        "|---|---|---|---|---|---|",
+        "| users per request/s differ by | server CPUs' speed references differ by "
+        "| Python references during the levels differ by |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, verdicts in verdict_sets.items():
         usable = agreement(verdicts, "max_users_usable", converged="usable_converged")
@@ -139,7 +149,7 @@ def summary(runs: dict[str, list[Path]], budgets: dict[str, int]) -> list[str]:
         times = [value for folder in runs[name] for value in argon2id_times(folder)]
         lines.append(
             f"| {name} | {agreement(verdicts, 'max_users_without_error')} | {usable} | {throughput_gap(verdicts)} "
-            f"| {cycles} | {spread(times)} |"
+            f"| {cycles} | {spread(times)} | {spread([python_during(verdict) for verdict in verdicts])} |"
         )
     return lines
 

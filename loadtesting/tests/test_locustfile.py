@@ -20,6 +20,7 @@ import pytest
 
 from lampi_load.reports.render import render
 from lampi_load.search.machine import Verdict as SearchVerdict
+from lampi_load.search.speed_watch import read as read_watch
 from testing.locust_workers import hand_started_workers
 from testing.ports import free_port, wait_for_port
 from testing.stacks import manage, site_url
@@ -182,6 +183,13 @@ def test_hone_in_shape_writes_a_verdict_and_report(site, tmp_path):
     reference = provenance["speed_reference"]
     assert reference["before"]["argon2id_ms"] > 0, reference
     assert reference["after"]["argon2id_ms"] > 0, reference
+    assert reference["after"]["python_ms"] > 0, reference
+    # ... and through the levels, by a watch beside them: one row per level judged, its real samples on file.
+    header, samples = read_watch(results / "speed.jsonl")
+    assert header["priority"] in ("fifo", "normal")
+    assert samples, "the speed watch took no sample during the search"
+    assert all(sample["python_ms"] > 0 for sample in samples)
+    assert [row["users"] for row in verdict["server_speed"]["levels"]] == [4]
     for csv_file in results.parent.glob("run_stats_history.csv"):
         (results / csv_file.name).write_bytes(csv_file.read_bytes())
     report = render(results).read_text()
@@ -306,7 +314,7 @@ def test_hone_in_search_keeps_its_time_limit_and_verdict_shape_distributed(site,
     assert verdict["probe"]["first_failure_users"] is None
     assert verdict["probe"]["reason"] == ""
     assert verdict["probe"]["end"] == verdict["ended_at"]
-    assert set(verdict) == {*SearchVerdict().as_dict(), "settings", "sar"}
+    assert set(verdict) == {*SearchVerdict().as_dict(), "settings", "sar", "server_speed"}
     generators = [
         name for name in json.loads((results / "provenance.json").read_text())["cpus_allowed"] if "locust" in name
     ]

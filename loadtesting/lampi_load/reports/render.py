@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from lampi_load.search.sar import clock  # noqa: E402
 from lampi_load.search.settings import recorded_fraction  # noqa: E402
 from lampi_load.search.speed import describe  # noqa: E402
+from lampi_load.search.speed_watch import describe as describe_watch  # noqa: E402
 
 MOMENT_COLOURS = {"minimal": "tab:green", "max_without_error": "tab:blue", "failing": "tab:red"}
 MOMENT_TITLES = {
@@ -191,6 +192,8 @@ def render(results_dir: Path) -> Path:
     reference = json.loads(provenance_file.read_text()).get("speed_reference") if provenance_file.exists() else None
     if speed := describe(reference):
         lines += ["", f"Server CPUs' speed reference (`lampi_load.search.speed`): {speed}"]
+    if during := describe_watch(verdict.get("server_speed")):
+        lines += ["", f"Server CPUs' speed during the levels (`lampi_load.search.speed_watch`): {during}"]
     lines += ["", "## Levels", "", *level_test(verdict)]
     lines += [
         "| phase | users | from | settled | requests | failures | req/s | p95 | generator CPU | result |",

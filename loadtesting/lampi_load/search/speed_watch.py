@@ -1,0 +1,172 @@
+"""The server CPUs' speed level by level: a small reference timed every few seconds while the search's users run.
+
+The references before and after a search (`speed.py`) are taken with the server idle, minutes away from the levels
+they would explain. On this project's 2-core VM the machine changed speed between two consecutive searches by more
+than the searches' resolution: the server's CPU per request rose 50-75% and a PBKDF2 loop on the generator's CPU 70%,
+with no steal time reported (loadtesting/http-results.md). So a watch runs beside the levels, pinned to the server's
+CPUs: every `INTERVAL_S` it times `speed.python_ms` (3 runs, their median) and one `speed.argon2id_ms`, at real-time
+priority (SCHED_FIFO) when the kernel allows it, so the figure is the CPUs' speed and not the server's load (it
+preempts the server for about 30 ms a sample: 0.6% of one CPU). The verdict gives each judged level's median.
+
+    python -m lampi_load.search.speed_watch --interval 5 --count 12     # JSON lines on stdout, a header first
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lampi_load.search.speed import LOADTESTING, argon2id_ms, python_ms
+
+INTERVAL_S = 5.0
+"""Seconds between samples: a level's ramp and hold (40 s by default) get about eight."""
+
+
+def realtime() -> str:
+    """Raises this process to the lowest real-time priority, which preempts every ordinary process (the server's):
+    "fifo"; "normal" when the kernel refuses (no root or CAP_SYS_NICE)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    except (AttributeError, OSError):
+        return "normal"
+    return "fifo"
+
+
+def sample() -> dict:
+    """One sample: {"t": epoch s, "python_ms": median of 3 runs, "argon2id_ms": one hash}."""
+    at = time.time()
+    return {
+        "t": round(at, 3),
+        "python_ms": round(statistics.median(python_ms() for _ in range(3)), 3),
+        "argon2id_ms": round(argon2id_ms(), 2),
+    }
+
+
+def watch(interval: float, count: int, out) -> None:
+    """Writes a header line ({"priority", "interval_s"}) then `count` samples, one every `interval` s, to `out`."""
+    out.write(json.dumps({"priority": realtime(), "interval_s": interval}) + "\n")
+    out.flush()
+    argon2id_ms()  # the first allocates the 19 MiB
+    due = time.monotonic()
+    for _ in range(count):
+        out.write(json.dumps(sample()) + "\n")
+        out.flush()
+        due += interval
+        time.sleep(max(0.0, due - time.monotonic()))
+
+
+def read(path: Path) -> tuple[dict, list[dict]]:
+    """A watch's file: its header ({} if none) and its samples (a line cut by the watch's end is skipped)."""
+    header, samples = {}, []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if "t" in record:
+            samples.append(record)
+        else:
+            header = record
+    return header, samples
+
+
+def during(samples: list[dict], start: float, end: float) -> dict:
+    """The medians of the samples taken from `start` to `end` (epoch s): {"python_ms", "argon2id_ms", "samples"};
+    the two figures are None when no sample fell there."""
+    inside = [record for record in samples if start <= record["t"] <= end]
+    figures = {key: round(statistics.median(r[key] for r in inside), 2) if inside else None for key in KEYS}
+    return {**figures, "samples": len(inside)}
+
+
+KEYS = ("python_ms", "argon2id_ms")
+
+
+def spread_pct(values: list[float | None]) -> float | None:
+    """How much the largest of `values` exceeds the smallest, in percent (None with fewer than two)."""
+    present = [value for value in values if value]
+    return round(100 * (max(present) / min(present) - 1), 1) if len(present) >= 2 else None
+
+
+def by_level(path: Path, levels: list[dict], cpus: str | None) -> dict:
+    """What the verdict records of the watch: {"cpus", "priority", "interval_s", "levels": [{"users", "phase",
+    "start", "python_ms", "argon2id_ms", "samples"}, ...] in the order judged, "python_spread_pct": how far apart
+    the levels' Python medians were}."""
+    header, samples = read(path)
+    rows = [
+        {
+            "users": level["users"],
+            "phase": level["phase"],
+            "start": level["start"],
+            **during(samples, level["start"], level["end"]),
+        }
+        for level in levels
+    ]
+    return {
+        "cpus": cpus or "any",
+        "priority": header.get("priority"),
+        "interval_s": header.get("interval_s"),
+        "levels": rows,
+        "python_spread_pct": spread_pct([row["python_ms"] for row in rows]),
+    }
+
+
+def describe(record: dict | None) -> str:
+    """One line for a report: `Python reference 2.1-3.4 ms across the levels (62% apart), Argon2id 19.5-23.1 ms;
+    sampled every 5 s at fifo priority on CPUs 0`; "" when there is nothing to say."""
+    rows = [row for row in (record or {}).get("levels", []) if row.get("python_ms")]
+    if not rows:
+        return ""
+    python = [row["python_ms"] for row in rows]
+    argon2 = [row["argon2id_ms"] for row in rows]
+    apart = f" ({record['python_spread_pct']:g}% apart)" if record.get("python_spread_pct") is not None else ""
+    return (
+        f"Python reference {min(python):.1f}-{max(python):.1f} ms across the levels{apart}, Argon2id "
+        f"{min(argon2):.1f}-{max(argon2):.1f} ms; sampled every {record['interval_s']:g} s at {record['priority']} "
+        f"priority on CPUs {record['cpus']}"
+    )
+
+
+class SpeedWatch:
+    """The watch as a process of its own on `cpus` (a taskset list; None: any CPU), writing to `path`; bounded by
+    its sample count, so a watch whose owner was killed before `stop()` ends by itself."""
+
+    def __init__(self, path: Path, cpus: str | None, seconds: float, interval: float = INTERVAL_S):
+        self.path, self.cpus, self.interval = Path(path), cpus, interval
+        self.count = max(1, round(seconds / interval))
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> "SpeedWatch":
+        command = [sys.executable, "-m", "lampi_load.search.speed_watch", "--interval", str(self.interval)]
+        command += ["--count", str(self.count)]
+        if self.cpus:
+            command = ["taskset", "-c", self.cpus, *command]
+        with self.path.open("w") as out:
+            self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.DEVNULL, cwd=LOADTESTING)
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--interval", type=float, default=INTERVAL_S, help=f"seconds between samples (default {INTERVAL_S:g})"
+    )
+    parser.add_argument("--count", type=int, default=12, help="samples to take, then stop (default 12)")
+    args = parser.parse_args(argv)
+    if args.interval <= 0 or not 1 <= args.count <= 100_000:
+        parser.error(f"--interval {args.interval:g} --count {args.count}: give seconds above 0 and 1 to 100000 samples")
+    watch(args.interval, args.count, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
