@@ -25,7 +25,7 @@ from lampi_load.search import settings
 from lampi_load.search.machine import HoneInSearch, Sample
 from lampi_load.search.sar import SadcRecorder, slice_moments
 from lampi_load.search.speed import measure, server_cpus
-from lampi_load.search.speed_watch import SpeedWatch, by_level
+from lampi_load.search.speed_watch import SLOW_PCT, SpeedWatch, by_level, slow_levels
 from lampi_load.search.speed_watch import describe as describe_watch
 
 logger = logging.getLogger("lampi_load.hone_in")
@@ -211,6 +211,14 @@ class RunRecord:
             document["server_speed"] = by_level(self.watch.path, verdict.levels, self.server_cpus)
             if line := describe_watch(document["server_speed"]):
                 logger.info("server CPUs' speed: %s", line)
+            if slow := slow_levels(document["server_speed"]):
+                # Such a level may have failed for the machine, not the load: its neighbours' verdicts disagree.
+                logger.warning(
+                    "the server CPUs ran %g%% or more slower during the levels at %s users than at the fastest: "
+                    "rerun on a quieter machine before comparing this verdict with another",
+                    SLOW_PCT,
+                    ", ".join(map(str, slow)),
+                )
         (self.dir / "verdict.json").write_text(json.dumps(document, indent=2))
         logger.info(
             "verdict: %s users without error (%s); first failing %s: %s -> %s",

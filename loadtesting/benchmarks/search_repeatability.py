@@ -108,6 +108,10 @@ def python_during(verdict: dict) -> float | None:
     return statistics.median(values) if values else None
 
 
+def fmt_ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def summary(runs: dict[str, list[Path]], budgets: dict[str, int]) -> list[str]:
     lines = [
         "| configuration | run | max users without error | first failing | usable (p95 <= bound) | status "
@@ -133,7 +137,7 @@ def summary(runs: dict[str, list[Path]], budgets: dict[str, int]) -> list[str]:
                 f"| {verdict['first_failing_users']} | {usable} | {verdict['status']} | {answered_after(verdict)} "
                 f"| {seconds:.0f} s | {met}{f' ({budget} s)' if budget else ''} "
                 f"| {top_throughput(verdict) or 0:.0f} | {cycle_seconds(verdict) or 0:.2f} "
-                f"| {argon2id_before_after(folder)} | {python_during(verdict) or '-'} |"
+                f"| {argon2id_before_after(folder)} | {fmt_ms(python_during(verdict))} |"
             )
     lines += [
         "",

@@ -84,6 +84,11 @@ def during(samples: list[dict], start: float, end: float) -> dict:
 
 KEYS = ("python_ms", "argon2id_ms")
 
+SLOW_PCT = 30.0
+"""A level whose Python median is this much above the search's fastest level's was judged on a slower machine. On
+the project's VM the levels of a steady search read up to 26% apart (1.39-1.75 ms), those of a search during
+which the machine slowed 84% (1.38-2.54 ms, its throughput down from about 300 to 161-219 requests/s)."""
+
 
 def spread_pct(values: list[float | None]) -> float | None:
     """How much the largest of `values` exceeds the smallest, in percent (None with fewer than two)."""
@@ -114,20 +119,33 @@ def by_level(path: Path, levels: list[dict], cpus: str | None) -> dict:
     }
 
 
+def slow_levels(record: dict | None) -> list[int]:
+    """The user counts of the levels judged while the server CPUs ran SLOW_PCT or more slower than at the search's
+    fastest level (by the Python reference), in the order judged."""
+    rows = [row for row in (record or {}).get("levels", []) if row.get("python_ms")]
+    fastest = min((row["python_ms"] for row in rows), default=None)
+    return [row["users"] for row in rows if row["python_ms"] >= fastest * (1 + SLOW_PCT / 100)]
+
+
 def describe(record: dict | None) -> str:
     """One line for a report: `Python reference 2.1-3.4 ms across the levels (62% apart), Argon2id 19.5-23.1 ms;
-    sampled every 5 s at fifo priority on CPUs 0`; "" when there is nothing to say."""
+    sampled every 5 s at fifo priority on CPUs 0`, then the `slow_levels` if any; "" when there is nothing to
+    say."""
     rows = [row for row in (record or {}).get("levels", []) if row.get("python_ms")]
     if not rows:
         return ""
     python = [row["python_ms"] for row in rows]
     argon2 = [row["argon2id_ms"] for row in rows]
     apart = f" ({record['python_spread_pct']:g}% apart)" if record.get("python_spread_pct") is not None else ""
-    return (
+    line = (
         f"Python reference {min(python):.1f}-{max(python):.1f} ms across the levels{apart}, Argon2id "
         f"{min(argon2):.1f}-{max(argon2):.1f} ms; sampled every {record['interval_s']:g} s at {record['priority']} "
         f"priority on CPUs {record['cpus']}"
     )
+    if slow := slow_levels(record):
+        users = ", ".join(str(count) for count in slow)
+        line += f". **Judged on a machine {SLOW_PCT:g}% or more slower than at the fastest level**: {users} users"
+    return line
 
 
 class SpeedWatch:

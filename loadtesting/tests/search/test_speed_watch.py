@@ -44,8 +44,25 @@ def test_levels_get_the_medians_of_the_samples_inside_them(tmp_path):
     line = speed_watch.describe(record)
     assert line == (
         "Python reference 3.0-6.0 ms across the levels (100% apart), Argon2id 21.0-30.0 ms; sampled every 5 s at "
-        "fifo priority on CPUs 0"
+        "fifo priority on CPUs 0. **Judged on a machine 30% or more slower than at the fastest level**: 90 users"
     )
+
+
+def test_levels_judged_on_a_slower_machine_are_named():
+    rows = [(2077, 1.97), (1979, 1.92), (1791, 1.47), (1838, 1.38), (1435, 2.54), (1300, None)]
+    record = {
+        "cpus": "0",
+        "priority": "fifo",
+        "interval_s": 5,
+        "python_spread_pct": 84.1,
+        "levels": [{"users": users, "python_ms": ms, "argon2id_ms": 20.0} for users, ms in rows],
+    }
+    # 1.38 ms the fastest: 1.79 ms and over is 30% slower.
+    assert speed_watch.slow_levels(record) == [2077, 1979, 1435]
+    assert speed_watch.describe(record).endswith(
+        "**Judged on a machine 30% or more slower than at the fastest level**: 2077, 1979, 1435 users"
+    )
+    assert speed_watch.slow_levels(None) == []
 
 
 def test_nothing_to_describe_without_samples(tmp_path):
