@@ -2,11 +2,12 @@
 
 The references before and after a search (`speed.py`) are taken with the server idle, minutes away from the levels
 they would explain. On this project's 2-core VM the machine changed speed between two consecutive searches by more
-than the searches' resolution: the server's CPU per request rose 50-75% and a PBKDF2 loop on the generator's CPU 70%,
-with no steal time reported (loadtesting/http-results.md). So a watch runs beside the levels, pinned to the server's
-CPUs: every `INTERVAL_S` it times `speed.python_ms` (3 runs, their median) and one `speed.argon2id_ms`, at real-time
-priority (SCHED_FIFO) when the kernel allows it, so the figure is the CPUs' speed and not the server's load (it
-preempts the server for about 30 ms a sample: 0.6% of one CPU). The verdict gives each judged level's median.
+than the searches' resolution: the server's CPU per request rose about 50% and a PBKDF2 loop on the generator's
+CPU 70%, with no steal time reported (loadtesting/http-results.md). So a watch runs beside the levels, pinned to the
+server's CPUs: every `INTERVAL_S` it times `speed.python_ms` (3 runs, their median) and one `speed.argon2id_ms`,
+at real-time priority (SCHED_FIFO) when the kernel allows it, so the figure is the CPUs' speed and not the server's
+load (it preempts the server for about 30 ms a sample: 0.6% of one CPU). The verdict gives each judged level's
+median.
 
     python -m lampi_load.search.speed_watch --interval 5 --count 12     # JSON lines on stdout, a header first
 """
@@ -144,7 +145,7 @@ def describe(record: dict | None) -> str:
     )
     if slow := slow_levels(record):
         users = ", ".join(str(count) for count in slow)
-        line += f". **Judged on a machine {SLOW_PCT:g}% or more slower than at the fastest level**: {users} users"
+        line += f"; judged on a machine {SLOW_PCT:g}% or more slower than at the fastest level: {users} users"
     return line
 
 

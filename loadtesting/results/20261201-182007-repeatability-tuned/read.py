@@ -4,6 +4,7 @@ the server's processes and of Locust (ticks are 10 ms), and the medians of the r
     python read.py
 """
 
+import csv
 import json
 import statistics
 from pathlib import Path
@@ -39,3 +40,24 @@ for verdict_file in sorted(HERE.glob("tuned/*/verdict.json")):
             f"| {per_request('uwsgi')} | {per_request('postgres')} | {per_request('nginx')} | {per_request('locust')} "
             f"| {median(0, 'a2'):.1f}, {median(0, 'pb'):.2f} | {median(1, 'a2'):.1f}, {median(1, 'pb'):.2f} |"
         )
+
+print()
+print("| search | requests | CPU ms per request over the whole search: uwsgi, postgres, nginx, locust |")
+print("|---|---|---|")
+for verdict_file in sorted(HERE.glob("tuned/*/verdict.json")):
+    verdict = json.loads(verdict_file.read_text())
+    start, end = verdict["started_at"], verdict["ended_at"]
+    with (verdict_file.parent / "locust_stats_history.csv").open(newline="") as handle:
+        counts = {
+            int(row["Timestamp"]): int(row["Total Request Count"])
+            for row in csv.DictReader(handle)
+            if row["Name"] == "Aggregated" and start <= int(row["Timestamp"]) <= end
+        }
+    requests = counts[max(counts)] - counts[min(counts)]
+    used = {}
+    for record in ticks:
+        if start <= record["t"] <= end:
+            for name, count in record["ticks"].items():
+                used[name] = used.get(name, 0) + count
+    figures = ", ".join(f"{10 * used.get(name, 0) / requests:.2f}" for name in ("uwsgi", "postgres", "nginx", "locust"))
+    print(f"| {verdict_file.parent.name[-7:]} | {requests} | {figures} |")
