@@ -168,29 +168,40 @@ class HoneInShape(LoadTestShape):
 
 
 class RunRecord:
-    """The results folder of one search and the sysstat recording that runs beside it."""
+    """The results folder of one search and the recordings that run beside it: sysstat and the speed watch."""
+
+    sadc: SadcRecorder | None = None
+    watch: SpeedWatch | None = None
+    server_cpus: str | None = None
+    closed = False
 
     def __init__(self, environment):
+        # Nothing here waits (no greenlet switch), so the record exists before anything it owns is started.
         options = environment.parsed_options
         self.dir = Path(options.hone_results_dir) if options.hone_results_dir else new_run_dir("search")
         self.dir.mkdir(parents=True, exist_ok=True)
         self.server_here = server_here(environment)
-        record_sar = options.hone_sar == "on" or (options.hone_sar == "auto" and self.server_here)
+        self.record_sar = options.hone_sar == "on" or (options.hone_sar == "auto" and self.server_here)
         # Bounded: the search's time limit and 10 minutes more (the speed references, the last level, the report).
-        samples = int(options.hone_time_limit) + 600
-        self.sadc = SadcRecorder(self.dir / "sa.bin", count=samples).start() if record_sar else None
-        if not record_sar:
+        self.samples = int(options.hone_time_limit) + 600
+
+    def start(self) -> None:
+        """Starts sadc and the speed watch; each is left alone once `close` has run (a test that ended at once)."""
+        if self.record_sar and not self.closed:
+            self.sadc = SadcRecorder(self.dir / "sa.bin", count=self.samples).start()
+        if not self.record_sar:
             logger.warning("not recording sysstat here: the server is not on this machine (--hone-sar on forces it)")
         # The server CPUs' speed through the levels, where they are this machine's (bounded as sadc is).
-        self.server_cpus = server_cpus(pinning(server_here=True)) if self.server_here else None
-        self.watch = (
-            SpeedWatch(self.dir / "speed.jsonl", self.server_cpus, samples).start() if self.server_here else None
-        )
+        if self.server_here and not self.closed:
+            self.server_cpus = server_cpus(pinning(server_here=True))
+        if self.server_here and not self.closed:
+            self.watch = SpeedWatch(self.dir / "speed.jsonl", self.server_cpus, self.samples).start()
 
     def close(self, shape: HoneInShape) -> None:
         # The search ends now, when its users stopped (at its own end, a time limit or Ctrl-C), not after the
         # speed reference below, which may wait up to 10 s for the server to work off its backlog.
         stopped = time.time()
+        self.closed = True
         if self.sadc:
             self.sadc.stop()
         if self.watch:
@@ -238,7 +249,10 @@ def start_record(environment, **kwargs):
     # test_start listener waits, the next tick's start() fires test_start again (a listener that waited for idle
     # CPUs here left one sadc per second running).
     if getattr(environment, "hone_in_record", None) is None:
-        environment.hone_in_record = RunRecord(environment)
+        record = environment.hone_in_record = RunRecord(environment)
+        # Started in a greenlet of its own, which Locust does not kill: a start cut short at one of its waits
+        # would leave the recordings it had started running with no record to stop them.
+        gevent.spawn(record.start).join()
 
 
 @events.test_stop.add_listener
