@@ -186,7 +186,8 @@ class RunRecord:
         self.samples = int(options.hone_time_limit) + 600
 
     def start(self) -> None:
-        """Starts sadc and the speed watch; each is left alone once `close` has run (a test that ended at once)."""
+        """Starts sadc and the speed watch, and stops them again if `close` ran meanwhile (a test that ended at
+        once): whatever `close` finds running, it stops."""
         if self.record_sar and not self.closed:
             self.sadc = SadcRecorder(self.dir / "sa.bin", count=self.samples).start()
         if not self.record_sar:
@@ -196,6 +197,11 @@ class RunRecord:
             self.server_cpus = server_cpus(pinning(server_here=True))
         if self.server_here and not self.closed:
             self.watch = SpeedWatch(self.dir / "speed.jsonl", self.server_cpus, self.samples).start()
+        if self.closed:
+            # `close` ran while these started (a test stopped at once) and found nothing yet to stop.
+            for recording in (self.sadc, self.watch):
+                if recording:
+                    recording.stop()
 
     def close(self, shape: HoneInShape) -> None:
         # The search ends now, when its users stopped (at its own end, a time limit or Ctrl-C), not after the
