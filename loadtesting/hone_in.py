@@ -172,12 +172,12 @@ class RunRecord:
 
     sadc: SadcRecorder | None = None
     watch: SpeedWatch | None = None
-    server_cpus: str | None = None
     closed = False
 
     def __init__(self, environment):
         # Nothing here waits (no greenlet switch), so the record exists before anything it owns is started.
         options = environment.parsed_options
+        self.shape: HoneInShape = environment.shape_class
         self.dir = Path(options.hone_results_dir) if options.hone_results_dir else new_run_dir("search")
         self.dir.mkdir(parents=True, exist_ok=True)
         self.server_here = server_here(environment)
@@ -192,11 +192,11 @@ class RunRecord:
             self.sadc = SadcRecorder(self.dir / "sa.bin", count=self.samples).start()
         if not self.record_sar:
             logger.warning("not recording sysstat here: the server is not on this machine (--hone-sar on forces it)")
-        # The server CPUs' speed through the levels, where they are this machine's (bounded as sadc is).
+        # Asked again: sadc's start waits for its file, and `close` may run during that wait.
         if self.server_here and not self.closed:
-            self.server_cpus = server_cpus(pinning(server_here=True))
-        if self.server_here and not self.closed:
-            self.watch = SpeedWatch(self.dir / "speed.jsonl", self.server_cpus, self.samples).start()
+            # The server CPUs' speed through the levels, on the CPUs the shape's first tick found (Locust ticks
+            # the shape once before it fires test_start), bounded as sadc is.
+            self.watch = SpeedWatch(self.dir / "speed.jsonl", self.shape.server_cpus, self.samples).start()
         if self.closed:
             # `close` ran while these started (a test stopped at once) and found nothing yet to stop.
             for recording in (self.sadc, self.watch):
@@ -225,7 +225,7 @@ class RunRecord:
         verdict_sar = slice_moments(self.sadc.path, verdict.moments, self.dir) if self.sadc and verdict.moments else {}
         document = {**verdict.as_dict(), "settings": shape.search.settings.__dict__, "sar": verdict_sar}
         if self.watch:
-            document["server_speed"] = by_level(self.watch.path, verdict.levels, self.server_cpus)
+            document["server_speed"] = by_level(self.watch.path, verdict.levels, shape.server_cpus)
             if line := describe_watch(document["server_speed"]):
                 logger.info("server CPUs' speed: %s", line)
             if slow := slow_levels(document["server_speed"]):

@@ -22,6 +22,7 @@ LOADTESTING = REPO / "loadtesting"
 sys.path.insert(0, str(LOADTESTING))
 from lampi_load.results import new_run_dir  # noqa: E402
 from lampi_load.search import settings as search_settings  # noqa: E402
+from lampi_load.search.speed_watch import spread_pct  # noqa: E402
 
 BUDGET_S = {"baseline": 360, "tuned": 600}
 """Seconds each configuration's search should converge within on a 2-core machine (issue 13's targets)."""
@@ -74,9 +75,8 @@ def cycle_seconds(verdict: dict) -> float | None:
 
 def spread(values: list[float | None]) -> str:
     """How much the largest of `values` exceeds the smallest, in percent ("-" if one is missing)."""
-    if any(value is None for value in values) or len(values) < 2 or not min(values):
-        return "-"
-    return f"{100 * (max(values) / min(values) - 1):.0f}%"
+    pct = None if None in values else spread_pct(values)
+    return "-" if pct is None else f"{pct:.0f}%"
 
 
 def throughput_gap(verdicts: list[dict]) -> str:

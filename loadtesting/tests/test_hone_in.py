@@ -16,14 +16,18 @@ from types import SimpleNamespace
 import hone_in
 
 options = SimpleNamespace(hone_results_dir=sys.argv[1], hone_sar="on", hone_time_limit=5)
-record = hone_in.RunRecord(SimpleNamespace(parsed_options=options, host="http://127.0.0.1:9"))
+shape = SimpleNamespace(server_cpus=None)
+record = hone_in.RunRecord(SimpleNamespace(parsed_options=options, host="http://127.0.0.1:9", shape_class=shape))
 
-def close_meanwhile(server_here):
-    # What close does first, from a test_stop that came while the record was starting (a Ctrl-C at once).
-    record.closed = True
-    return {}
+class CloseMeanwhile(hone_in.SadcRecorder):
+    def start(self):
+        super().start()
+        # What close does first, from a test_stop that came while sadc's start waited for its file (a Ctrl-C at
+        # once).
+        record.closed = True
+        return self
 
-hone_in.pinning = close_meanwhile
+hone_in.SadcRecorder = CloseMeanwhile
 record.start()
 sadc = record.sadc
 print(json.dumps({"sadc_started": sadc is not None, "watch": record.watch is not None,

@@ -11,6 +11,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from lampi_load.search.background import BackgroundRecorder
+
 SADC_CANDIDATES = ["/usr/lib/sysstat/sadc", "/usr/lib64/sa/sadc", "/usr/libexec/sysstat/sadc"]
 
 # The views a report shows for each moment: CPU (all and each core: the server and the load generator may be
@@ -39,7 +41,7 @@ def find_sadc() -> str:
     raise SysstatMissing("sysstat's sadc is not installed: run `make setup` (or apt-get install sysstat)")
 
 
-class SadcRecorder:
+class SadcRecorder(BackgroundRecorder):
     """Runs `sadc -S XALL <interval> [<count>] <file>` in the background; `stop()` ends it and keeps the file.
     With `count` (samples), sadc also ends by itself: a recorder whose owner was killed before `stop()` (a Ctrl-C
     that ended Locust mid-search left one recording) does not run on forever."""
@@ -48,7 +50,6 @@ class SadcRecorder:
         self.path = Path(path)
         self.interval = interval
         self.count = count
-        self.process: subprocess.Popen | None = None
 
     def start(self) -> "SadcRecorder":
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,18 +66,6 @@ class SadcRecorder:
                 raise RuntimeError(f"sadc exited at start: {self.process.stderr.read().decode().strip()}")
             time.sleep(0.05)
         return self
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-        self.process = None
-
-    def __enter__(self) -> "SadcRecorder":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def clock(epoch: float) -> str:

@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from lampi_load.search.background import BackgroundRecorder
 from lampi_load.search.speed import LOADTESTING, argon2id_ms, python_ms
 
 INTERVAL_S = 5.0
@@ -149,14 +150,13 @@ def describe(record: dict | None) -> str:
     return line
 
 
-class SpeedWatch:
+class SpeedWatch(BackgroundRecorder):
     """The watch as a process of its own on `cpus` (a taskset list; None: any CPU), writing to `path`; bounded by
     its sample count, so a watch whose owner was killed before `stop()` ends by itself."""
 
     def __init__(self, path: Path, cpus: str | None, seconds: float, interval: float = INTERVAL_S):
         self.path, self.cpus, self.interval = Path(path), cpus, interval
         self.count = max(1, round(seconds / interval))
-        self.process: subprocess.Popen | None = None
 
     def start(self) -> "SpeedWatch":
         command = [sys.executable, "-m", "lampi_load.search.speed_watch", "--interval", str(self.interval)]
@@ -166,12 +166,6 @@ class SpeedWatch:
         with self.path.open("w") as out:
             self.process = subprocess.Popen(command, stdout=out, stderr=subprocess.DEVNULL, cwd=LOADTESTING)
         return self
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-        self.process = None
 
 
 def main(argv=None) -> int:
