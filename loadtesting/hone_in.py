@@ -225,14 +225,16 @@ class RunRecord:
         verdict_sar = slice_moments(self.sadc.path, verdict.moments, self.dir) if self.sadc and verdict.moments else {}
         document = {**verdict.as_dict(), "settings": shape.search.settings.__dict__, "sar": verdict_sar}
         if self.watch:
-            document["server_speed"] = by_level(self.watch.path, verdict.levels, shape.server_cpus)
+            deciding = [verdict.max_level, verdict.failing_level, verdict.usable_level]
+            document["server_speed"] = by_level(self.watch.path, verdict.levels, shape.server_cpus, deciding)
             if line := describe_watch(document["server_speed"]):
                 logger.info("server CPUs' speed: %s", line)
             if slow := slow_levels(document["server_speed"]):
-                # Such a level may have failed for the machine, not the load: its neighbours' verdicts disagree.
+                # Such a level may have failed (or passed) for the machine, not the load: another search disagrees.
                 logger.warning(
-                    "the server CPUs ran %g%% or more slower during the levels at %s users than at the fastest: "
-                    "rerun on a quieter machine before comparing this verdict with another",
+                    "the server CPUs ran %g%% or more slower during the levels at %s users, which the verdict's "
+                    "answers come from, than at the fastest: rerun on a quieter machine before comparing this "
+                    "verdict with another",
                     SLOW_PCT,
                     ", ".join(map(str, slow)),
                 )

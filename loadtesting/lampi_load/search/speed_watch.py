@@ -1,15 +1,17 @@
-"""The server CPUs' speed level by level: a small reference timed every few seconds while the search's users run.
+"""The server CPUs' speed level by level: a small reference timed every second while the search's users run.
 
 The references before and after a search (`speed.py`) are taken with the server idle, minutes away from the levels
 they would explain. On this project's 2-core VM the machine changed speed between two consecutive searches by more
 than the searches' resolution: the server's CPU per request rose about 50% and a PBKDF2 loop on the generator's
-CPU 70%, with no steal time reported (loadtesting/http-results.md). So a watch runs beside the levels, pinned to the
-server's CPUs: every `INTERVAL_S` it times `speed.python_ms` (3 runs, their median) and one `speed.argon2id_ms`,
-at real-time priority (SCHED_FIFO) when the kernel allows it, so the figure is the CPUs' speed and not the server's
-load (it preempts the server for about 30 ms a sample: 0.6% of one CPU). The verdict gives each judged level's
-median.
+CPU 70%, with no steal time reported (loadtesting/http-results.md). Timed back to back on an idle core, a page of
+Python took about 1.4 ms for a fraction of a second to a few seconds, then about 2.8 ms, and back, whether the
+other core was busy or not: the host's neighbours, not this machine's load. So a watch runs beside the levels,
+pinned to the server's CPUs: every `INTERVAL_S` it times `speed.python_ms` three times, and every
+`ARGON2ID_EVERY`th sample one `speed.argon2id_ms`, at real-time priority (SCHED_FIFO) when the kernel allows it,
+so the figure is the CPUs' speed and not the server's load (it preempts the server for about 5 ms a second, and
+25 ms every 5 s: about 1% of one CPU). The verdict gives each judged level's mean: the average speed its server got.
 
-    python -m lampi_load.search.speed_watch --interval 5 --count 12     # JSON lines on stdout, a header first
+    python -m lampi_load.search.speed_watch --interval 1 --count 12     # JSON lines on stdout, a header first
 """
 
 import argparse
@@ -24,8 +26,12 @@ from pathlib import Path
 from lampi_load.search.background import BackgroundRecorder
 from lampi_load.search.speed import LOADTESTING, argon2id_ms, python_ms
 
-INTERVAL_S = 5.0
-"""Seconds between samples: a level's ramp and hold (40 s by default) get about eight."""
+INTERVAL_S = 1.0
+"""Seconds between samples: a level's ramp and hold (40 s by default) get about forty, enough for their mean to
+average the machine's phases of fast and slow."""
+
+ARGON2ID_EVERY = 5
+"""Samples between Argon2id hashes (about 25 ms each, against about 5 ms for the Python runs)."""
 
 
 def realtime() -> str:
@@ -38,24 +44,24 @@ def realtime() -> str:
     return "fifo"
 
 
-def sample() -> dict:
-    """One sample: {"t": epoch s, "python_ms": median of 3 runs, "argon2id_ms": one hash}."""
-    at = time.time()
-    return {
-        "t": round(at, 3),
-        "python_ms": round(statistics.median(python_ms() for _ in range(3)), 3),
-        "argon2id_ms": round(argon2id_ms(), 2),
-    }
+def sample(with_argon2id: bool) -> dict:
+    """One sample: {"t": epoch s, "python_ms": mean of 3 runs} and, `with_argon2id`, "argon2id_ms": one hash."""
+    record = {"t": round(time.time(), 3), "python_ms": round(statistics.mean(python_ms() for _ in range(3)), 3)}
+    if with_argon2id:
+        record["argon2id_ms"] = round(argon2id_ms(), 2)
+    return record
 
 
 def watch(interval: float, count: int, out) -> None:
-    """Writes a header line ({"priority", "interval_s"}) then `count` samples, one every `interval` s, to `out`."""
-    out.write(json.dumps({"priority": realtime(), "interval_s": interval}) + "\n")
+    """Writes a header line ({"priority", "interval_s", "argon2id_every"}) then `count` samples, one every
+    `interval` s, to `out`; the first and every `ARGON2ID_EVERY`th after it with an Argon2id hash."""
+    header = {"priority": realtime(), "interval_s": interval, "argon2id_every": ARGON2ID_EVERY}
+    out.write(json.dumps(header) + "\n")
     out.flush()
     argon2id_ms()  # the first allocates the 19 MiB
     due = time.monotonic()
-    for _ in range(count):
-        out.write(json.dumps(sample()) + "\n")
+    for number in range(count):
+        out.write(json.dumps(sample(number % ARGON2ID_EVERY == 0)) + "\n")
         out.flush()
         due += interval
         time.sleep(max(0.0, due - time.monotonic()))
@@ -77,19 +83,24 @@ def read(path: Path) -> tuple[dict, list[dict]]:
 
 
 def during(samples: list[dict], start: float, end: float) -> dict:
-    """The medians of the samples taken from `start` to `end` (epoch s): {"python_ms", "argon2id_ms", "samples"};
-    the two figures are None when no sample fell there."""
+    """What the samples taken from `start` to `end` (epoch s) say: {"python_ms": their mean, "argon2id_ms": the
+    median of the hashes among them, "samples"}; a figure is None when no sample fell there. The mean, not the
+    median: the machine flips between a fast and a slow phase, and the server gets the average of the two."""
     inside = [record for record in samples if start <= record["t"] <= end]
-    figures = {key: round(statistics.median(r[key] for r in inside), 2) if inside else None for key in KEYS}
-    return {**figures, "samples": len(inside)}
+    python = [record["python_ms"] for record in inside]
+    argon2 = [record["argon2id_ms"] for record in inside if "argon2id_ms" in record]
+    return {
+        "python_ms": round(statistics.mean(python), 2) if python else None,
+        "argon2id_ms": round(statistics.median(argon2), 2) if argon2 else None,
+        "samples": len(inside),
+    }
 
-
-KEYS = ("python_ms", "argon2id_ms")
 
 SLOW_PCT = 30.0
-"""A level whose Python median is this much above the search's fastest level's was judged on a slower machine. On
-the project's VM the levels of a steady search read up to 26% apart (1.39-1.75 ms), those of a search during
-which the machine slowed 84% (1.38-2.54 ms, its throughput down from about 300 to 161-219 requests/s)."""
+"""A level whose Python figure is this much above the search's fastest level's was judged on a slower machine. On
+the project's VM, sampled every 5 s and taking medians, the levels of a steady search read up to 26% apart
+(1.39-1.75 ms), those of a search during which the machine slowed 84% (1.38-2.54 ms, its throughput down from
+about 300 to 161-219 requests/s)."""
 
 
 def spread_pct(values: list[float | None]) -> float | None:
@@ -98,16 +109,19 @@ def spread_pct(values: list[float | None]) -> float | None:
     return round(100 * (max(present) / min(present) - 1), 1) if len(present) >= 2 else None
 
 
-def by_level(path: Path, levels: list[dict], cpus: str | None) -> dict:
+def by_level(path: Path, levels: list[dict], cpus: str | None, deciding: list[dict | None] = ()) -> dict:
     """What the verdict records of the watch: {"cpus", "priority", "interval_s", "levels": [{"users", "phase",
-    "start", "python_ms", "argon2id_ms", "samples"}, ...] in the order judged, "python_spread_pct": how far apart
-    the levels' Python medians were}."""
+    "start", "decides", "python_ms", "argon2id_ms", "samples"}, ...] in the order judged, "python_spread_pct": how
+    far apart the levels' Python figures were}. `deciding`: the levels the verdict's answers come from (its
+    `max_level`, `failing_level`, `usable_level`; None where there is none), marked `decides`."""
     header, samples = read(path)
+    deciding_starts = {level["start"] for level in deciding if level}
     rows = [
         {
             "users": level["users"],
             "phase": level["phase"],
             "start": level["start"],
+            "decides": level["start"] in deciding_starts,
             **during(samples, level["start"], level["end"]),
         }
         for level in levels
@@ -122,31 +136,35 @@ def by_level(path: Path, levels: list[dict], cpus: str | None) -> dict:
 
 
 def slow_levels(record: dict | None) -> list[int]:
-    """The user counts of the levels judged while the server CPUs ran SLOW_PCT or more slower than at the search's
-    fastest level (by the Python reference), in the order judged."""
+    """The user counts of the levels the verdict's answers come from (`decides`; every level in records from
+    before that mark) that were judged while the server CPUs ran SLOW_PCT or more slower than at the search's
+    fastest level (by the Python reference), in the order judged. Levels far from the answers are left out: a
+    light level passes on a slow machine too, and says nothing of the verdict."""
     rows = [row for row in (record or {}).get("levels", []) if row.get("python_ms")]
     fastest = min((row["python_ms"] for row in rows), default=None)
-    return [row["users"] for row in rows if row["python_ms"] >= fastest * (1 + SLOW_PCT / 100)]
+    return [
+        row["users"] for row in rows if row.get("decides", True) and row["python_ms"] >= fastest * (1 + SLOW_PCT / 100)
+    ]
 
 
 def describe(record: dict | None) -> str:
     """One line for a report: `Python reference 2.1-3.4 ms across the levels (62% apart), Argon2id 19.5-23.1 ms;
-    sampled every 5 s at fifo priority on CPUs 0`, then the `slow_levels` if any; "" when there is nothing to
+    sampled every 1 s at fifo priority on CPUs 0`, then the `slow_levels` if any; "" when there is nothing to
     say."""
     rows = [row for row in (record or {}).get("levels", []) if row.get("python_ms")]
     if not rows:
         return ""
     python = [row["python_ms"] for row in rows]
-    argon2 = [row["argon2id_ms"] for row in rows]
+    argon2 = [row["argon2id_ms"] for row in rows if row.get("argon2id_ms")]
     apart = f" ({record['python_spread_pct']:g}% apart)" if record.get("python_spread_pct") is not None else ""
+    hashes = f", Argon2id {min(argon2):.1f}-{max(argon2):.1f} ms" if argon2 else ""
     line = (
-        f"Python reference {min(python):.1f}-{max(python):.1f} ms across the levels{apart}, Argon2id "
-        f"{min(argon2):.1f}-{max(argon2):.1f} ms; sampled every {record['interval_s']:g} s at {record['priority']} "
-        f"priority on CPUs {record['cpus']}"
+        f"Python reference {min(python):.1f}-{max(python):.1f} ms across the levels{apart}{hashes}; sampled every "
+        f"{record['interval_s']:g} s at {record['priority']} priority on CPUs {record['cpus']}"
     )
     if slow := slow_levels(record):
         users = ", ".join(str(count) for count in slow)
-        line += f"; judged on a machine {SLOW_PCT:g}% or more slower than at the fastest level: {users} users"
+        line += f"; answers judged on a machine {SLOW_PCT:g}% or more slower than at the fastest level: {users} users"
     return line
 
 
