@@ -12,7 +12,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -25,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(REPO), str(REPO / "loadtesting")]
 from lampi_load.mqtt.broker_process import cpu_seconds  # noqa: E402
 from lampi_load.reports.provenance import git_state  # noqa: E402
+from lampi_load.runs.locust_run import machine_description  # noqa: E402
 from testing.mosquitto import Mosquitto  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
@@ -33,10 +33,9 @@ CONTENDERS = {"ours": "LoopFlood", "MqttUser": "MqttUserFlood"}
 
 
 def machine() -> str:
-    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "?")
+    """The machine line, with this benchmark's own pinning and the load average as it starts."""
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    return f"{platform.node()}: {os.cpu_count()} cores ({model}), Linux {platform.release()}; load average {load}"
+    return f"{machine_description(server_cpus='1', loadgen_cpus='0')}; load average {load}"
 
 
 def locust_run(broker, user_class: str, users: int, rate: float, seconds: float, env: dict, csv_dir: Path) -> dict:

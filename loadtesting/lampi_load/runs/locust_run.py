@@ -70,8 +70,9 @@ def locust_command(locustfile: str, args, results_dir: Path, options: list[str],
     return ["taskset", "-c", cpus, *command] if cpus else command
 
 
-def machine_description() -> str:
-    """One line: host name, CPUs, memory, kernel, and which CPUs the server and the generator were pinned to."""
+def machine_description(server_cpus: str | None = None, loadgen_cpus: str | None = None) -> str:
+    """One line: host name, CPUs, memory, kernel, and which CPUs the server and the generator were pinned to
+    (taskset lists; by default LAMPI_SERVER_CPUS and LAMPI_LOADGEN_CPUS, as `make up` and the runs pin them)."""
     cpu_model = next(
         (
             line.split(":", 1)[1].strip()
@@ -83,7 +84,7 @@ def machine_description() -> str:
     memory_kb = next(
         int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
     )
-    pinning = os.environ.get("LAMPI_SERVER_CPUS"), os.environ.get("LAMPI_LOADGEN_CPUS")
+    pinning = server_cpus or os.environ.get("LAMPI_SERVER_CPUS"), loadgen_cpus or os.environ.get("LAMPI_LOADGEN_CPUS")
     return (
         f"{platform.node()}: {os.cpu_count()} CPUs ({cpu_model}), {memory_kb / 2**20:.1f} GiB, "
         f"Linux {platform.release()}; server CPUs {pinning[0] or 'any'}, load generator CPUs {pinning[1] or 'any'}"
