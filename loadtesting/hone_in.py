@@ -22,10 +22,10 @@ from locust.runners import MasterRunner, WorkerRunner
 from lampi_load.reports.provenance import pinning, provenance
 from lampi_load.results import new_run_dir
 from lampi_load.search import settings
-from lampi_load.search.machine import HoneInSearch, Sample
+from lampi_load.search.machine import HoneInSearch, Sample, derive
 from lampi_load.search.sar import SadcRecorder, slice_moments
 from lampi_load.search.speed import measure, server_cpus
-from lampi_load.search.speed_watch import SLOW_PCT, SpeedWatch, by_level, slow_levels
+from lampi_load.search.speed_watch import SLOW_PCT, SpeedWatch, by_level, say_edges, slow_edges
 from lampi_load.search.speed_watch import describe as describe_watch
 
 logger = logging.getLogger("lampi_load.hone_in")
@@ -225,18 +225,19 @@ class RunRecord:
         verdict_sar = slice_moments(self.sadc.path, verdict.moments, self.dir) if self.sadc and verdict.moments else {}
         document = {**verdict.as_dict(), "settings": shape.search.settings.__dict__, "sar": verdict_sar}
         if self.watch:
-            deciding = [verdict.max_level, verdict.failing_level, verdict.usable_level]
-            document["server_speed"] = by_level(self.watch.path, verdict.levels, shape.server_cpus, deciding)
+            # The levels each answer's edge lies between, as the verdict's figures came from them.
+            figures = derive(verdict.levels, shape.search.settings.usable_p95_ms)
+            roles = {name.removesuffix("_level"): level for name, level in figures.items()}
+            document["server_speed"] = by_level(self.watch.path, verdict.levels, shape.server_cpus, roles)
             if line := describe_watch(document["server_speed"]):
                 logger.info("server CPUs' speed: %s", line)
-            if slow := slow_levels(document["server_speed"]):
-                # Such a level may have failed (or passed) for the machine, not the load: another search disagrees.
+            if edges := slow_edges(document["server_speed"]):
+                # Such a level may have failed for the machine, not the load: another search would disagree.
                 logger.warning(
-                    "the server CPUs ran %g%% or more slower during the levels at %s users, which the verdict's "
-                    "answers come from, than at the fastest: rerun on a quieter machine before comparing this "
-                    "verdict with another",
+                    "a failing level ran on server CPUs %g%% or more slower than the passing level below it (%s): "
+                    "rerun on a quieter machine before taking or comparing this verdict",
                     SLOW_PCT,
-                    ", ".join(map(str, slow)),
+                    say_edges(edges),
                 )
         (self.dir / "verdict.json").write_text(json.dumps(document, indent=2))
         logger.info(

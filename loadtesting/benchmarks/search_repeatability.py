@@ -101,11 +101,15 @@ def argon2id_before_after(folder: Path) -> str:
     return " -> ".join("-" if value is None else f"{value:.1f}" for value in argon2id_times(folder))
 
 
-def python_during(verdict: dict) -> float | None:
-    """The server CPUs' Python reference through the search: the median of its levels' medians (the verdict's
-    "server_speed", from `lampi_load.search.speed_watch`; None in verdicts from before the watch)."""
-    values = [row["python_ms"] for row in (verdict.get("server_speed") or {}).get("levels", []) if row["python_ms"]]
-    return statistics.median(values) if values else None
+def python_at_edge(verdict: dict) -> float | None:
+    """The server CPUs' Python reference while the search judged its error-free edge: the mean of the figures of
+    its largest passing level and its smallest failing one (the verdict's "server_speed", from
+    `lampi_load.search.speed_watch`; None in verdicts from before the watch). The edge's, not all levels': the
+    reference reads slower at light loads, so levels far below the edge would blur it."""
+    edge = {(verdict.get(name) or {}).get("start") for name in ("max_level", "failing_level")} - {None}
+    rows = (verdict.get("server_speed") or {}).get("levels", [])
+    values = [row["python_ms"] for row in rows if row["start"] in edge and row["python_ms"]]
+    return statistics.mean(values) if values else None
 
 
 def fmt_ms(value: float | None) -> str:
@@ -117,7 +121,7 @@ def summary(runs: dict[str, list[Path]], budgets: dict[str, int]) -> list[str]:
         "| configuration | run | max users without error | first failing | usable (p95 <= bound) | status "
         "| error-free answer after | search time | both within budget | top throughput (requests/s) "
         "| users per request/s (s) | Argon2id on the server CPUs, before -> after (ms) "
-        "| Python reference on the server CPUs during the levels (ms) |",
+        "| Python reference on the server CPUs at the error-free edge (ms) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     verdict_sets = {}
@@ -137,13 +141,13 @@ def summary(runs: dict[str, list[Path]], budgets: dict[str, int]) -> list[str]:
                 f"| {verdict['first_failing_users']} | {usable} | {verdict['status']} | {answered_after(verdict)} "
                 f"| {seconds:.0f} s | {met}{f' ({budget} s)' if budget else ''} "
                 f"| {top_throughput(verdict) or 0:.0f} | {cycle_seconds(verdict) or 0:.2f} "
-                f"| {argon2id_before_after(folder)} | {fmt_ms(python_during(verdict))} |"
+                f"| {argon2id_before_after(folder)} | {fmt_ms(python_at_edge(verdict))} |"
             )
     lines += [
         "",
         "| configuration | maxima agree | usable maxima agree | top throughputs differ by "
         "| users per request/s differ by | server CPUs' speed references differ by "
-        "| Python references during the levels differ by |",
+        "| Python references at the edge differ by |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, verdicts in verdict_sets.items():
@@ -153,7 +157,7 @@ def summary(runs: dict[str, list[Path]], budgets: dict[str, int]) -> list[str]:
         times = [value for folder in runs[name] for value in argon2id_times(folder)]
         lines.append(
             f"| {name} | {agreement(verdicts, 'max_users_without_error')} | {usable} | {throughput_gap(verdicts)} "
-            f"| {cycles} | {spread(times)} | {spread([python_during(verdict) for verdict in verdicts])} |"
+            f"| {cycles} | {spread(times)} | {spread([python_at_edge(verdict) for verdict in verdicts])} |"
         )
     return lines
 

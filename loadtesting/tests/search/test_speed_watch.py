@@ -35,47 +35,56 @@ def test_levels_get_the_mean_of_the_samples_inside_them(tmp_path):
         {"users": 90, "phase": "down", "start": 35, "end": 44},
         {"users": 80, "phase": "usable", "start": 50, "end": 60},
     ]
-    record = speed_watch.by_level(path, levels, "0", deciding=[levels[1], None])
+    record = speed_watch.by_level(path, levels, "0", roles={"max": levels[0], "failing": levels[1], "usable": None})
     assert record["priority"] == "fifo"
     assert record["cpus"] == "0"
     # The mean of 2, 5 and 2 ms (a median would say 2); the median of the hashes taken.
     assert [
-        (row["users"], row["python_ms"], row["argon2id_ms"], row["samples"], row["decides"]) for row in record["levels"]
+        (row["users"], row["python_ms"], row["argon2id_ms"], row["samples"], row["role"]) for row in record["levels"]
     ] == [
-        (100, 3.0, 20.5, 3, False),
-        (90, 6.0, 30, 1, True),
-        (80, None, None, 0, False),
+        (100, 3.0, 20.5, 3, "max"),
+        (90, 6.0, 30, 1, "failing"),
+        (80, None, None, 0, None),
     ]
     assert record["python_spread_pct"] == 100.0
     line = speed_watch.describe(record)
     assert line == (
         "Python reference 3.0-6.0 ms across the levels (100% apart), Argon2id 20.5-30.0 ms; sampled every 5 s at "
-        "fifo priority on CPUs 0; answers judged on a machine 30% or more slower than at the fastest level: 90 users"
+        "fifo priority on CPUs 0; failing side judged on a machine 30% or more slower: 90 users failed at 6.00 ms "
+        "against 100 passing at 3.00 ms"
     )
 
 
-def test_levels_the_answers_come_from_judged_on_a_slower_machine_are_named():
-    rows = [(2077, 1.97), (1979, 1.92), (1791, 1.47), (1885, 2.01), (1838, 1.38), (1435, 2.54), (1300, None)]
-    deciding = {1791, 1885, 1435}
+def test_an_edge_whose_failing_side_ran_on_a_slower_machine_is_named():
+    rows = [
+        (1718, 1.61, None),
+        (1803, 1.40, "max"),
+        (1893, 1.85, "failing"),  # 32% slower than its passing neighbour: named
+        (744, 2.32, None),
+        (616, 2.42, "usable"),
+        (677, 2.45, "not_usable"),  # 1% slower: a light level reads slower, and its neighbour did too
+    ]
     record = {
         "cpus": "0",
         "priority": "fifo",
         "interval_s": 1,
-        "python_spread_pct": 84.1,
-        "levels": [
-            {"users": users, "python_ms": ms, "argon2id_ms": 20.0, "decides": users in deciding} for users, ms in rows
-        ],
+        "python_spread_pct": 75.0,
+        "levels": [{"users": users, "python_ms": ms, "argon2id_ms": 20.0, "role": role} for users, ms, role in rows],
     }
-    # 1.38 ms the fastest: 1.79 ms and over is 30% slower; 2077 and 1979 were too, but decide nothing.
-    assert speed_watch.slow_levels(record) == [1885, 1435]
+    assert speed_watch.slow_edges(record) == [{"passed": 1803, "passed_ms": 1.40, "failed": 1893, "failed_ms": 1.85}]
     assert speed_watch.describe(record).endswith(
-        "; answers judged on a machine 30% or more slower than at the fastest level: 1885, 1435 users"
+        "; failing side judged on a machine 30% or more slower: 1893 users failed at 1.85 ms against 1803 passing "
+        "at 1.40 ms"
     )
-    # A record from before the `decides` mark: every level counts.
+    # A failing level on a faster machine than its passing neighbour failed for the load: nothing to say.
+    record["levels"][2]["python_ms"] = 1.20
+    assert speed_watch.slow_edges(record) == []
+    # Records without roles (from before them), or none at all.
     for row in record["levels"]:
-        del row["decides"]
-    assert speed_watch.slow_levels(record) == [2077, 1979, 1885, 1435]
-    assert speed_watch.slow_levels(None) == []
+        row["role"] = None
+    record["levels"][2]["python_ms"] = 3.0
+    assert speed_watch.slow_edges(record) == []
+    assert speed_watch.slow_edges(None) == []
 
 
 def test_nothing_to_describe_without_samples(tmp_path):
