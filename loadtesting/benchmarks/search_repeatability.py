@@ -105,7 +105,7 @@ def python_at_edge(verdict: dict) -> float | None:
     """The server CPUs' Python reference while the search judged its error-free edge: the mean of the figures of
     its largest passing level and its smallest failing one (the verdict's "server_speed", from
     `lampi_load.search.speed_watch`; None in verdicts from before the watch). The edge's, not all levels': the
-    reference reads slower at light loads, so levels far below the edge would blur it."""
+    answer comes from the edge, and the usable levels, judged last, would mix in minutes that did not decide it."""
     edge = {(verdict.get(name) or {}).get("start") for name in ("max_level", "failing_level")} - {None}
     rows = (verdict.get("server_speed") or {}).get("levels", [])
     values = [row["python_ms"] for row in rows if row["start"] in edge and row["python_ms"]]
