@@ -116,18 +116,22 @@ failed), the roles `derive` gives: the error-free answer's, then the usable one'
 
 def by_level(path: Path, levels: list[dict], cpus: str | None, roles: dict[str, dict | None] | None = None) -> dict:
     """What the verdict records of the watch: {"cpus", "priority", "interval_s", "levels": [{"users", "phase",
-    "start", "role", "python_ms", "argon2id_ms", "samples"}, ...] in the order judged, "python_spread_pct": how far
-    apart the levels' Python figures were}. `roles`: the levels the answers come from, by the names of `EDGES`
+    "start", "roles", "python_ms", "argon2id_ms", "samples"}, ...] in the order judged, "python_spread_pct": how
+    far apart the levels' Python figures were}. `roles`: the levels the answers come from, by the names of `EDGES`
     (`lampi_load.search.machine.derive`'s figures without their "_level"; None where there is none); a row's
-    "role" is its level's, or None."""
+    "roles" are its level's (one level can be both answers' largest passing level), in `EDGES`' order."""
     header, samples = read(path)
-    role_of = {level["start"]: role for role, level in (roles or {}).items() if level}
+    role_names = [name for edge in EDGES for name in edge]
+    roles_of = {}
+    for name in role_names:
+        if (roles or {}).get(name):
+            roles_of.setdefault(roles[name]["start"], []).append(name)
     rows = [
         {
             "users": level["users"],
             "phase": level["phase"],
             "start": level["start"],
-            "role": role_of.get(level["start"]),
+            "roles": roles_of.get(level["start"], []),
             **during(samples, level["start"], level["end"]),
         }
         for level in levels
@@ -148,7 +152,7 @@ def slow_edges(record: dict | None) -> list[dict]:
     edge are compared, because the answer comes from them: a level far from an edge passes or fails the same on a
     slower machine (the demo's search, comparing every level with its fastest, warned of its light usable levels,
     2 and 21 users, judged 37-81% slower)."""
-    rows = {row["role"]: row for row in (record or {}).get("levels", []) if row.get("role")}
+    rows = {role: row for row in (record or {}).get("levels", []) for role in row.get("roles", [])}
     edges = []
     for passing, failing in EDGES:
         low, high = rows.get(passing, {}), rows.get(failing, {})
