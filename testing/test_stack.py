@@ -136,7 +136,9 @@ def redirect_of(url: str) -> tuple[int, str, bool]:
     raise AssertionError(f"{url} did not redirect")
 
 
+# It starts the tuned profile whatever the suite's is: the same test in both runs, so in the baseline's only.
 @pytest.mark.slow
+@pytest.mark.profile_independent
 def test_tuned_profile_adds_postgresql_and_memcached(stack_env):
     env = in_profile(stack_env, "tuned")
     started = make("up", env)
