@@ -203,7 +203,8 @@ class RunRecord:
                 if recording:
                     recording.stop()
 
-    def close(self, shape: HoneInShape) -> None:
+    def close(self) -> None:
+        shape = self.shape
         # The search ends now, when its users stopped (at its own end, a time limit or Ctrl-C), not after the
         # speed reference below, which may wait up to 10 s for the server to work off its backlog.
         stopped = time.time()
@@ -269,4 +270,4 @@ def close_record(environment, **kwargs):
     record = getattr(environment, "hone_in_record", None)
     if record is not None:
         environment.hone_in_record = None
-        record.close(environment.shape_class)
+        record.close()
