@@ -18,10 +18,10 @@ The search, in two parts:
    seconds. The level passes when nothing failed from the start of that ramp to the end of the hold (nor the p95
    of every response in that window exceeded `max_p95_ms`, nor, where judged, throughput fell short). The first
    level is F itself; while nothing has failed (passed) yet, the next is a step up (down) of the resolution,
-   doubling each time; then bisection between the largest passing and the smallest failing level until their gap
-   is within the resolution. If `usable_p95_ms` is set, more levels then find the largest one that passed with
-   p95 at or under it, the same way from where the probe's p95 crossed it (`_next_usable`); a time limit there
-   leaves the error-free answer standing, with `usable_converged` false.
+   again of the resolution, then doubling (`steps`); then bisection between the largest passing and the
+   smallest failing level until their gap is within the resolution. If `usable_p95_ms` is set, more levels then
+   find the largest one that passed with p95 at or under it, the same way from where the probe's p95 crossed it
+   (`_next_usable`); a time limit there leaves the error-free answer standing, with `usable_converged` false.
 
 Every figure of the verdict comes from the level it names: the largest level that passed (`max_level`), the
 smallest that failed (`failing_level`, with its own reason), and the largest that passed with p95 under the
@@ -63,6 +63,18 @@ STALL_SECONDS = 15.0
 """The probe ends if the user count has not risen for this long (or for two users' worth of the spawn rate, if
 longer) below `max_users`: the generator starts no more (every device id in use, a worker gone). Longer than a
 distributed runner's gaps between user-count reports (3 s)."""
+
+
+def steps(tries: int) -> int:
+    """How many resolutions the k-th step away from a level spans (k = `tries`, from 0) while one side of the edge
+    is unknown: 1, 1, 2, 4, 8..., so that after 1-4 steps the search is 1, 2, 4, 8 resolutions from it. The probe's
+    estimate is most often within two resolutions of the answer (15 of the 18 tuned searches of 2026-12-01 from
+    13:24 on; four one up, two nearly two down): a second step of one resolution ends those at the third level,
+    where doubling from the first step (to 1, 3, 7 resolutions) needed a fourth to bisect the gap of two. Replayed
+    on those searches' own edges, the error-free search takes 54 levels instead of 60 (one more for a limit two
+    resolutions up; loadtesting/results/20261202-*-steps/). Doubling from the third step keeps a limit far away a
+    few levels off."""
+    return 2 ** max(tries - 1, 0)
 
 
 @dataclass(frozen=True)
@@ -418,17 +430,17 @@ class HoneInSearch:
         return resolution(self.settings.resolution_users, fraction, users)
 
     def _step_up(self, low: int, tries: int, fraction: float) -> int:
-        """The k-th step up from a passing `low` with no failure above it yet: the resolution, then doubling (so a
-        limit far from the probe's estimate takes few levels). Never over the resolution, so that a failure one
-        step up ends the search (a step rounded up, 2,686 -> 2,821 against 134.3 users, cost a level)."""
-        return max(1, math.floor(self._resolution(low, fraction))) * 2**tries
+        """The k-th step up (k = `tries`, from 0) from a passing `low` with no failure above it yet: the
+        resolution times `steps(tries)`. Never over the resolution at first, so that a failure one step up
+        ends the search (a step rounded up, 2,686 -> 2,821 against 134.3 users, cost a level)."""
+        return max(1, math.floor(self._resolution(low, fraction))) * steps(tries)
 
     def _step_down(self, high: int, tries: int, fraction: float) -> int:
         """The k-th step down from a failing `high` with no pass below it yet, as `_step_up`: the largest step d
-        within the resolution of the level it lands on, d <= max(resolution_users, fraction * (high - d)), then
-        doubling."""
+        within the resolution of the level it lands on, d <= max(resolution_users, fraction * (high - d)), times
+        `steps(tries)`."""
         first = max(self.settings.resolution_users, math.floor(fraction * high / (1 + fraction)))
-        return max(1, first) * 2**tries
+        return max(1, first) * steps(tries)
 
     def _next(self, now: float, sample: Sample) -> None:
         self.ending = "converged"
@@ -470,9 +482,9 @@ class HoneInSearch:
     def _next_usable(self) -> tuple[int, str] | None:
         """The next level for the usable maximum (p95 at or under the bound), or None when it is known. It starts
         where the probe's p95 crossed the bound first, then searches as the error-free search does from the probe's
-        estimate: below a level not usable, down by the resolution, doubling, if any level's p95 was near the bound
+        estimate: below a level not usable, down in `steps` of the resolution if any level's p95 was near the bound
         (`NEAR_BOUND`), else in proportion to the lowest one's; above a usable level, while only the error-free
-        search's levels (far above) are over the bound, up by the resolution, doubling; then bisection. Its
+        search's levels (far above) are over the bound, up in `steps` of the resolution; then bisection. Its
         resolution is the coarser `usable_resolution_fraction` (at least `resolution_users`). Not interpolation
         between p95s: near the knee a level's p95 is too noisy to steer by (1,600 users at 920 ms, 1,640 at 510 ms
         in one tuned search), and interpolating toward the far error-free levels crept up a few percent a level
@@ -497,7 +509,7 @@ class HoneInSearch:
             )
             if near:
                 # Just over the bound, where p95 climbs steeply with users (a saturated server): the edge is close
-                # below, so steps of the resolution, doubling (a tuned run: 1,993 users at 1.5 s; the proportional
+                # below, so `steps` of the resolution (a tuned run: 1,993 users at 1.5 s; the proportional
                 # step went to 1,328, at 310 ms, a level wasted far below). Once any level read near the bound, a
                 # lower one far over it is that level's bad stretch, not the distance to the edge (1,265 users at
                 # 1.3 s, then 1,205 at 3.9 s: the proportional step went to 308 users and time ran out).
@@ -516,7 +528,7 @@ class HoneInSearch:
             return seen, "usable"
         if above["phase"] != "usable":
             # Usable levels found, and over the bound only the error-free levels: steps up, the first of the
-            # resolution (an edge just above costs one level), doubling after each usable one.
+            # resolution (an edge just above costs one level), then `steps` of it, one per usable level.
             found = sum(level["phase"] == "usable" and usable(level, bound) for level in levels)
             up = low + self._step_up(low, max(found - 1, 0), fraction)
             if up < high:

@@ -399,6 +399,45 @@ def test_one_step_of_the_resolution_from_the_probes_estimate_ends_the_search(wor
     assert gap <= resolution(settings, verdict.max_users_without_error)
 
 
+class ProbeOff(SyntheticRun):
+    """The probe's first failure comes at `capacity * (1 + off)` users: early (`off` < 0: its queues never drained)
+    or late (`off` > 0: a ramp ahead of its own failures); levels fail above the capacity."""
+
+    off = 0.0
+
+    def tick(self, target):
+        before = self.failures
+        super().tick(target)
+        if self.search.probe is not None:
+            self.failures = before + max(0, math.floor(self.users - self.capacity * (1 + self.off)))
+
+
+@pytest.mark.parametrize(("off", "phases"), [(-0.08, ["probed", "up", "up"]), (0.08, ["probed", "down", "down"])])
+def test_a_limit_two_resolutions_from_the_probes_estimate_takes_three_levels(off, phases):
+    # Most tuned searches' answers were within two resolutions of the probe's estimate: a second step of one
+    # resolution closes such a gap, where doubling at once (1, then 2 more) needed a fourth level to bisect it.
+    settings = SearchSettings(time_limit=3600)
+    run = type("Off", (ProbeOff,), {"off": off})(settings, 2000)
+    verdict = run.run()
+    assert [level["phase"] for level in verdict.levels] == phases, verdict.levels
+    assert verdict.status == "converged"
+    assert verdict.max_users_without_error <= 2000 < verdict.first_failing_users
+    assert verdict.first_failing_users - verdict.max_users_without_error <= resolution(settings, 2000)
+
+
+@pytest.mark.parametrize("off", [-0.5, -0.3, 0.3, 0.5])
+def test_a_limit_far_from_the_probes_estimate_is_still_few_levels_away(off):
+    # From the third step on the steps double: a limit half as far again as the estimate (about ten resolutions) is
+    # bracketed within five steps, and bisection closes the rest (doubling from the first step took 7-10 levels).
+    settings = SearchSettings(time_limit=3600)
+    verdict = type("Off", (ProbeOff,), {"off": off})(settings, 2000).run()
+    assert verdict.status == "converged"
+    assert verdict.max_users_without_error <= 2000 < verdict.first_failing_users
+    phases = [level["phase"] for level in verdict.levels]
+    assert phases.count("up") + phases.count("down") <= 5, verdict.levels
+    assert len(phases) <= 9, verdict.levels
+
+
 def test_each_reason_names_the_cause_that_grew_in_its_own_window():
     verdict = TwoCauses(FAST, capacity=100).run()
     assert "POST /login/: 502" in verdict.probe["reason"]
