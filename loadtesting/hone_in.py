@@ -22,10 +22,10 @@ from locust.runners import MasterRunner, WorkerRunner
 from lampi_load.reports.provenance import pinning, provenance
 from lampi_load.results import new_run_dir
 from lampi_load.search import settings
-from lampi_load.search.machine import HoneInSearch, Sample, derive
+from lampi_load.search.machine import HoneInSearch, Sample
 from lampi_load.search.sar import SadcRecorder, slice_moments
 from lampi_load.search.speed import measure, server_cpus
-from lampi_load.search.speed_watch import SLOW_PCT, SpeedWatch, by_level, say_edges, slow_edges
+from lampi_load.search.speed_watch import EDGES, SLOW_PCT, SpeedWatch, by_level, say_edges, slow_edges
 from lampi_load.search.speed_watch import describe as describe_watch
 
 logger = logging.getLogger("lampi_load.hone_in")
@@ -226,9 +226,8 @@ class RunRecord:
         verdict_sar = slice_moments(self.sadc.path, verdict.moments, self.dir) if self.sadc and verdict.moments else {}
         document = {**verdict.as_dict(), "settings": shape.search.settings.__dict__, "sar": verdict_sar}
         if self.watch:
-            # The levels each answer's edge lies between, as the verdict's figures came from them.
-            figures = derive(verdict.levels, shape.search.settings.usable_p95_ms)
-            roles = {name.removesuffix("_level"): level for name, level in figures.items()}
+            # The levels each answer's edge lies between: the verdict's own.
+            roles = {name: getattr(verdict, f"{name}_level") for edge in EDGES for name in edge}
             document["server_speed"] = by_level(self.watch.path, verdict.levels, shape.server_cpus, roles)
             if line := describe_watch(document["server_speed"]):
                 logger.info("server CPUs' speed: %s", line)

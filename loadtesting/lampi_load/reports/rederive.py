@@ -44,6 +44,7 @@ def rederive(verdict: dict) -> dict:
         "usable_p95_ms": bound or None,
         "max_users_usable": (usable["users"] if usable else 0) if bound else None,
         "usable_level": usable,
+        "not_usable_level": figures["not_usable_level"],
     }
     if failing is not None and failing["generator_cpu"] > limit and verdict["status"] in ("converged", "time-limit"):
         updated["status"] = "generator-bound"  # the first failing load is one this generator cannot produce

@@ -180,7 +180,8 @@ def render(results_dir: Path) -> Path:
         lines.insert(
             4,
             f"- Usable (p95 under {fmt_ms(verdict['usable_p95_ms'])}): {verdict['max_users_usable']} users "
-            f"({usable.get('rps', 0):.1f} requests/s, p95 {fmt_ms(usable.get('p95_ms'))}){usable_state(verdict)}",
+            f"({usable.get('rps', 0):.1f} requests/s, p95 {fmt_ms(usable.get('p95_ms'))}){usable_state(verdict)}"
+            f"{not_usable(verdict)}",
         )
     if verdict.get("generator_bound"):
         lines.append("- **The load generator was saturated**: add Locust processes (--processes) before trusting this.")
@@ -273,6 +274,15 @@ def usable_state(verdict: dict) -> str:
     if fraction is None or "resolution_users" not in settings:
         return "; converged"
     return f"; converged to within {fraction * 100:g}% or {settings['resolution_users']} users"
+
+
+def not_usable(verdict: dict) -> str:
+    """The usable answer's other edge, `; not usable at 677 users (p95 1400 ms)`; nothing for verdicts without it."""
+    above = verdict.get("not_usable_level")
+    if not above:
+        return ""
+    why = f"p95 {fmt_ms(above.get('p95_ms'))}" if above.get("passed") else above.get("reason") or "failed"
+    return f"; not usable at {above['users']} users ({why})"
 
 
 def fmt_ms(value) -> str:

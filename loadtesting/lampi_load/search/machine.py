@@ -25,7 +25,8 @@ The search, in two parts:
 
 Every figure of the verdict comes from the level it names: the largest level that passed (`max_level`), the
 smallest that failed (`failing_level`, with its own reason), and the largest that passed with p95 under the
-usability bound (`usable_level`), all from the judged levels (`derive`). A level that fails at or below an earlier
+usability bound (`usable_level`, and the smallest not usable above it, `not_usable_level`), all from the judged
+levels (`derive`). A level that fails at or below an earlier
 pass means the server changed (degraded): that pass no longer counts.
 """
 
@@ -160,6 +161,9 @@ class Verdict:
     usable_p95_ms: float | None = None
     max_users_usable: int | None = None
     usable_level: dict | None = None
+    not_usable_level: dict | None = None
+    """The smallest level above `usable_level` that was not usable (p95 over the bound, or failed): the usable
+    answer's other edge. None without a bound, or when every level was usable."""
     usable_converged: bool | None = None
     p95_of: str = "window"
     """What a level's p95 is of: "window", every response from its ramp's start to its hold's end. Verdicts without
@@ -564,6 +568,7 @@ class HoneInSearch:
             verdict.usable_p95_ms = self.settings.usable_p95_ms
             verdict.max_users_usable = usable["users"] if usable else 0
             verdict.usable_level = usable
+            verdict.not_usable_level = figures["not_usable_level"]
             verdict.usable_converged = bool(verdict.usable_converged)
         # One level supplies every failing figure: its users, its reason, its window.
         failing = figures["failing_level"]

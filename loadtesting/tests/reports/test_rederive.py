@@ -59,6 +59,7 @@ def test_every_failing_figure_comes_from_the_smallest_failing_level():
     # The usable maximum from the same levels (the default 1,000 ms bound): 20 users passed at 300 ms, then again at
     # 1,200 ms; the latest result stands, so 10.
     assert verdict["max_users_usable"] == 10
+    assert verdict["not_usable_level"] == verdict["levels"][5]  # the usable answer's other edge: 20 users at 1.2 s
 
 
 def test_a_failing_level_run_with_the_generator_saturated_makes_the_verdict_generator_bound():
@@ -76,13 +77,16 @@ def test_re_deriving_twice_changes_nothing():
 
 
 def test_committed_verdicts_are_already_derived_from_their_own_levels():
-    # What the committed results say is what their levels say: re-deriving them changes no figure.
+    # What the committed results say is what their levels say: re-deriving them changes no figure they hold (those
+    # written before `not_usable_level` existed gain it, from the same levels).
     root = Path(__file__).resolve().parents[2] / "results"
     paths = sorted(root.rglob("verdict.json"))
     assert paths, f"no verdict.json under {root}"
     for path in paths:
         verdict = json.loads(path.read_text())
-        assert rederive.rederive(verdict) == verdict, path
+        derived = rederive.rederive(verdict)
+        assert {name: derived[name] for name in verdict} == verdict, path
+        assert set(derived) - set(verdict) <= {"not_usable_level"}, path
 
 
 def test_the_command_rewrites_verdicts_reports_and_comparisons(tmp_path):

@@ -1,6 +1,6 @@
 """The report's lines that a reader copies: whether the usable maximum is an answer or a floor."""
 
-from lampi_load.reports.render import usable_state
+from lampi_load.reports.render import not_usable, usable_state
 
 
 def test_the_usable_line_says_whether_it_converged_and_to_what():
@@ -11,3 +11,14 @@ def test_the_usable_line_says_whether_it_converged_and_to_what():
     older = {"usable_converged": True, "settings": {"resolution_users": 10, "resolution_fraction": 0.05}}
     assert usable_state(older) == "; converged to within 5% or 10 users"
     assert usable_state({"settings": settings}) == ""
+
+
+def test_the_usable_line_names_the_level_above_it_and_why_it_was_not_usable():
+    slow = {"not_usable_level": {"users": 677, "passed": True, "p95_ms": 1400.0, "reason": ""}}
+    assert not_usable(slow) == "; not usable at 677 users (p95 1400 ms)"
+    failed = {
+        "not_usable_level": {"users": 1893, "passed": False, "p95_ms": 6500.0, "reason": "3 failures (GET /: 502)"}
+    }
+    assert not_usable(failed) == "; not usable at 1893 users (3 failures (GET /: 502))"
+    # Verdicts from before the field, and those where every level was usable, say nothing more.
+    assert not_usable({}) == not_usable({"not_usable_level": None}) == ""

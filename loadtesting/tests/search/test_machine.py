@@ -329,6 +329,8 @@ def test_the_usable_maximum_converges_too():
     above = min(level["users"] for level in verdict.levels if level["p95_ms"] > 1000)
     assert above - verdict.max_users_usable <= usable_resolution(settings, verdict.max_users_usable)
     assert verdict.usable_level["users"] == verdict.max_users_usable
+    assert verdict.not_usable_level["users"] == above
+    assert verdict.not_usable_level["p95_ms"] > 1000
     assert verdict.usable_p95_ms == 1000
     assert verdict.max_users_without_error >= 950
     assert verdict.probe["p95_over_usable_users"] == 110
@@ -338,8 +340,10 @@ def test_the_usable_maximum_is_zero_when_no_pass_is_under_the_bound_and_absent_w
     slow = SyntheticRun(SearchSettings(hold=10, time_limit=3600), 100, p95=lambda users: 5000.0).run()
     assert slow.max_users_usable == 0
     assert slow.usable_level is None
+    assert slow.not_usable_level["users"] == min(level["users"] for level in slow.levels)
     off = SyntheticRun(SearchSettings(hold=10, time_limit=3600, usable_p95_ms=0), 100).run()
     assert off.max_users_usable is None
+    assert off.not_usable_level is None
 
 
 @pytest.mark.parametrize(("capacity", "degrade_after"), [(95, None), (1234, None), (200, 40)])
@@ -349,6 +353,7 @@ def test_the_verdict_is_derived_from_its_levels_alone(capacity, degrade_after):
     assert figures["max_level"] == verdict.max_level
     assert figures["failing_level"] == verdict.failing_level
     assert figures["usable_level"] == verdict.usable_level
+    assert figures["not_usable_level"] == verdict.not_usable_level
 
 
 @pytest.mark.parametrize(
