@@ -54,14 +54,19 @@ def is_alive(pid: int) -> bool:
 
 
 def live_processes_mentioning(text: str) -> list[str]:
-    """Command lines of live (not zombie) processes that mention `text`: what a stack left behind."""
+    """Command lines of live (not zombie) processes that mention `text` in their command line or their environment:
+    what a stack left behind. The environment too, because the site's processes (`manage.py mqtt-daemon`) name their
+    run folder only there, in LAMPI_RUN_DIR."""
     found = []
     for proc in Path("/proc").iterdir():
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (FileNotFoundError, NotADirectoryError, ProcessLookupError):
+        if not proc.name.isdigit():
             continue
-        if text in cmdline and proc.name.isdigit() and is_alive(int(proc.name)):
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environ = (proc / "environ").read_bytes().decode(errors="replace")
+        except (FileNotFoundError, NotADirectoryError, ProcessLookupError, PermissionError):
+            continue
+        if (text in cmdline or f"LAMPI_RUN_DIR={text}\0" in environ) and is_alive(int(proc.name)):
             found.append(f"{proc.name}: {cmdline}")
     return found
 

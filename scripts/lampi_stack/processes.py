@@ -20,6 +20,26 @@ def alive(pid: int) -> bool:
     return state not in {"Z", "X"}
 
 
+EXEC_WAIT = 1.0
+"""Seconds to wait for a live process's empty command line to appear. The kernel shows none while a process execs
+(from dropping the old program to laying out the new one's arguments), and `up` stops what it started within a
+millisecond when a part dies on start: a part caught mid-exec (the MQTT daemon, after taskset, 14 times in 200
+tries) was taken for a stranger's reused pid and left running."""
+
+
+def command_line(pid: int) -> str:
+    """The process's command line, arguments joined by spaces; "" once it is gone (or if it is a kernel thread)."""
+    deadline = time.monotonic() + EXEC_WAIT
+    while True:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (FileNotFoundError, ProcessLookupError):
+            return ""
+        if cmdline or not alive(pid) or time.monotonic() > deadline:
+            return cmdline.replace(b"\0", b" ").decode(errors="replace")
+        time.sleep(0.01)
+
+
 def running_pid(run_dir: Path, name: str, program: str) -> int | None:
     """The pid in `name`'s pid file if that process still runs `program`; stale pid files are removed."""
     path = pid_file(run_dir, name)
@@ -27,10 +47,7 @@ def running_pid(run_dir: Path, name: str, program: str) -> int | None:
         pid = int(path.read_text().split()[0])
     except (FileNotFoundError, ValueError, IndexError):
         return None
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except FileNotFoundError:
-        cmdline = ""
+    cmdline = command_line(pid)
     if alive(pid) and program in cmdline:
         return pid
     # The process is gone, or the pid was reused by something that is not ours: never signal it.
