@@ -227,7 +227,7 @@ class RunRecord:
         document = {**verdict.as_dict(), "settings": shape.search.settings.__dict__, "sar": verdict_sar}
         if self.watch:
             # The levels each answer's edge lies between: the verdict's own.
-            roles = {name: getattr(verdict, f"{name}_level") for edge in EDGES for name in edge}
+            roles = {name: getattr(verdict, f"{name}_level", None) for edge in EDGES for name in edge}
             document["server_speed"] = by_level(self.watch.path, verdict.levels, shape.server_cpus, roles)
             if line := describe_watch(document["server_speed"]):
                 logger.info("server CPUs' speed: %s", line)

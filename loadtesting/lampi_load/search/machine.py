@@ -26,8 +26,8 @@ The search, in two parts:
 Every figure of the verdict comes from the level it names: the largest level that passed (`max_level`), the
 smallest that failed (`failing_level`, with its own reason), and the largest that passed with p95 under the
 usability bound (`usable_level`, and the smallest not usable above it, `not_usable_level`), all from the judged
-levels (`derive`). A level that fails at or below an earlier
-pass means the server changed (degraded): that pass no longer counts.
+levels (`derive`). A level that fails at or below an earlier pass means the server changed (degraded): that pass
+no longer counts.
 """
 
 import logging
@@ -43,7 +43,7 @@ MINIMAL_SECONDS = 5.0
 
 NEAR_BOUND = 3.0
 """A level whose p95 is at most this many times the usability bound is near the usable edge: the usable search
-steps down from it by the resolution, doubling, instead of in proportion to its p95. Just over the edge the tuned
+steps down from it in `steps` of the resolution instead of in proportion to its p95. Just over the edge the tuned
 stack read 1.1-2.5 s (1,243 users at 2.5 s, 1,149 at 990 ms, in one search; as the highest 10 s p95 of each level,
 before `p95_of`, which reads no higher); at 2.0 the proportional step went from 1,243 to 497 users and took four
 levels back up. The baseline's 3.9 s at 28 users (usable at 7) is still far."""
@@ -69,12 +69,12 @@ distributed runner's gaps between user-count reports (3 s)."""
 def steps(tries: int) -> int:
     """How many resolutions the k-th step away from a level spans (k = `tries`, from 0) while one side of the edge
     is unknown: 1, 1, 2, 4, 8..., so that after 1-4 steps the search is 1, 2, 4, 8 resolutions from it. The probe's
-    estimate is most often within two resolutions of the answer (15 of the 18 tuned searches of 2026-12-01 from
-    13:24 on; four one up, two nearly two down): a second step of one resolution ends those at the third level,
-    where doubling from the first step (to 1, 3, 7 resolutions) needed a fourth to bisect the gap of two. Replayed
-    on those searches' own edges, the error-free search takes 54 levels instead of 60 (one more for a limit two
-    resolutions up; loadtesting/results/20261202-*-steps/). Doubling from the third step keeps a limit far away a
-    few levels off."""
+    estimate is most often within two resolutions of the answer (in 14 of the 18 tuned searches of 2026-12-01 from
+    13:24 on, under two: eight under one, four one up, two nearly two down): a second step of one resolution ends
+    those more than one away at the third level, where doubling from the first step (to 1, 3, 7 resolutions)
+    needed a fourth to bisect the gap of two. Replayed on those searches' own edges, the error-free search takes 54
+    levels instead of 60 (one more for the limit exactly two up; loadtesting/results/20261202-012112-repeatability/
+    steps-replay/). Doubling from the third step keeps a limit far away a few levels off."""
     return 2 ** max(tries - 1, 0)
 
 
@@ -517,9 +517,10 @@ class HoneInSearch:
                 # step went to 1,328, at 310 ms, a level wasted far below). Once any level read near the bound, a
                 # lower one far over it is that level's bad stretch, not the distance to the edge (1,265 users at
                 # 1.3 s, then 1,205 at 3.9 s: the proportional step went to 308 users and time ran out).
-                # Steps already taken down (the first not-usable level of this phase was the first guess).
-                over = sum(level["phase"] == "usable" and level["users"] >= high for level in levels)
-                tries = max(over - 1, 0)
+                # Steps already taken down: this phase's levels at or over `high` but the probe's crossing, a guess.
+                tries = sum(
+                    level["phase"] == "usable" and level["users"] >= high and level["users"] != seen for level in levels
+                )
                 return max(1, high - self._step_down(high, tries, fraction), high // 2), "usable"
             # No level near the bound yet: in proportion to how far over it the lowest level was (one level, not a
             # dozen, from 3.9 s at 28 users to 7 users).

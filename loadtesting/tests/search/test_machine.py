@@ -433,7 +433,7 @@ def test_a_limit_two_resolutions_from_the_probes_estimate_takes_three_levels(off
 @pytest.mark.parametrize("off", [-0.5, -0.3, 0.3, 0.5])
 def test_a_limit_far_from_the_probes_estimate_is_still_few_levels_away(off):
     # From the third step on the steps double: a limit half as far again as the estimate (about ten resolutions) is
-    # bracketed within five steps, and bisection closes the rest (doubling from the first step took 7-10 levels).
+    # bracketed within five steps, and bisection closes the rest: at most nine levels from 30-50% away.
     settings = SearchSettings(time_limit=3600)
     verdict = type("Off", (ProbeOff,), {"off": off})(settings, 2000).run()
     assert verdict.status == "converged"
@@ -538,6 +538,32 @@ def test_a_first_usable_guess_at_two_and_a_half_times_the_bound_steps_down_by_th
     assert verdict.usable_converged
     assert len(rest) == 1, verdict.levels
     assert verdict.max_users_usable <= 1193 < verdict.max_users_usable + usable_resolution(run.settings, 1193)
+
+
+class NoCrossing(SyntheticRun):
+    """The probe's p95 never reads over the bound (its window lags a fast ramp): the usable search has no first
+    guess from it and starts from the error-free levels."""
+
+    def sample(self):
+        sample = super().sample()
+        return dataclasses.replace(sample, p95_ms=100.0) if self.search.probe is not None else sample
+
+
+def test_without_the_probes_crossing_the_usable_search_steps_down_one_one_two_resolutions():
+    # The error-free levels read 2.5-2.8 s, near the bound: steps of the resolution from the passing one, then one
+    # more, then two, as from the probe's estimate (the first step is not a guess to discount).
+    p95 = hockey_stick(knee=1000, slope=3)
+    run = NoCrossing(SearchSettings(hold=10, settle=5, ramp=10, time_limit=3600), 1700, p95=p95)
+    verdict = run.run()
+    assert verdict.probe["p95_over_usable_users"] is None
+    fraction = run.settings.usable_resolution_fraction
+    high = verdict.max_users_without_error
+    usable = [level["users"] for level in verdict.levels if level["phase"] == "usable"]
+    steps = [before - after for before, after in zip([high, *usable[:2]], usable[:3], strict=True)]
+    first = [math.floor(fraction * users / (1 + fraction)) for users in [high, *usable[:2]]]
+    assert steps == [first[0], first[1], 2 * first[2]], usable
+    assert verdict.usable_converged
+    assert verdict.max_users_usable <= 1116 < verdict.max_users_usable + usable_resolution(run.settings, 1116)
 
 
 class OneBadStretch(ProbeLag):
