@@ -63,10 +63,14 @@ def live_processes_mentioning(text: str) -> list[str]:
             continue
         try:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            environ = (proc / "environ").read_bytes().decode(errors="replace")
-        except (FileNotFoundError, NotADirectoryError, ProcessLookupError, PermissionError):
+        except (FileNotFoundError, NotADirectoryError, ProcessLookupError):
             continue
-        if (text in cmdline or f"LAMPI_RUN_DIR={text}\0" in environ) and is_alive(int(proc.name)):
+        try:
+            environ = "\0" + (proc / "environ").read_bytes().decode(errors="replace")
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            # Only its owner may read it (PostgreSQL runs as postgres): the command line still counts.
+            environ = ""
+        if (text in cmdline or f"\0LAMPI_RUN_DIR={text}\0" in environ) and is_alive(int(proc.name)):
             found.append(f"{proc.name}: {cmdline}")
     return found
 

@@ -15,8 +15,8 @@ def alive(pid: int) -> bool:
     """True while the process exists and is not a zombie waiting to be reaped."""
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
+    except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
+        return False  # PermissionError: /proc hides other users' processes (hidepid), so it is not ours
     return state not in {"Z", "X"}
 
 
@@ -28,12 +28,13 @@ tries) was taken for a stranger's reused pid and left running."""
 
 
 def command_line(pid: int) -> str:
-    """The process's command line, arguments joined by spaces; "" once it is gone (or if it is a kernel thread)."""
+    """The process's command line, arguments joined by spaces; "" once it is gone, or if it is not ours to read. A
+    kernel thread's, always empty, takes `EXEC_WAIT` to say so (a pid file naming one: a reused pid)."""
     deadline = time.monotonic() + EXEC_WAIT
     while True:
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except (FileNotFoundError, ProcessLookupError):
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
             return ""
         if cmdline or not alive(pid) or time.monotonic() > deadline:
             return cmdline.replace(b"\0", b" ").decode(errors="replace")
