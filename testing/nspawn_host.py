@@ -88,6 +88,20 @@ def release_sources(codename: str, apt_dir: Path = APT_SOURCES) -> tuple[str, st
     return "\n\n".join(stanzas) + "\n", mirror
 
 
+STALE_DAYS = 7
+"""A cached root no run used for this many days is removed when another is built."""
+
+
+def used(root: Path) -> Path:
+    """The file whose modification time says when a run last used `root` (beside it: the root is booted as is)."""
+    return root.with_name(f"{root.name}.used")
+
+
+def recently_used(root: Path) -> bool:
+    marker = used(root) if used(root).exists() else root
+    return time.time() - marker.stat().st_mtime < STALE_DAYS * 86400
+
+
 def cached_root(cache_dir: Path) -> Path:
     """The bare root file system, built by debootstrap on first use (a few minutes) and kept under `cache_dir`,
     keyed by the release, the apt sources and the recipe. Raises HostError if debootstrap is missing or fails."""
@@ -97,6 +111,7 @@ def cached_root(cache_dir: Path) -> Path:
     key = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
     root = cache_dir / f"{codename}-{key}"
     if (root / "etc/os-release").exists():
+        used(root).touch()
         return root
     if os.geteuid() != 0 or not shutil.which("debootstrap"):
         raise HostError("building the test host needs root and debootstrap (scripts/setup.sh installs it)")
@@ -120,10 +135,13 @@ def cached_root(cache_dir: Path) -> Path:
             for deb in (building / "var/cache/apt/archives").glob("*.deb"):
                 deb.unlink()
             building.rename(root)
-            # Roots of older recipes or sources are not booted again.
+            used(root).touch()
+            # Roots of other recipes or sources that no run used for STALE_DAYS: the cache is the machine's, so a
+            # clone at another commit may still boot one (deleting it at once, two such clones rebuilt in turn).
             for stale in cache_dir.glob("*-*"):
-                if stale != root and (stale / "etc/os-release").exists():
+                if stale != root and (stale / "etc/os-release").exists() and not recently_used(stale):
                     shutil.rmtree(stale, ignore_errors=True)
+                    used(stale).unlink(missing_ok=True)
         finally:
             shutil.rmtree(building, ignore_errors=True)
     return root

@@ -1,8 +1,11 @@
 """The test host's parts that need no booted host: which apt sources it gets, and how a failed boot is reported."""
 
+import os
+import time
+
 import pytest
 
-from testing.nspawn_host import BootedHost, HostError, processes_in, release_sources
+from testing.nspawn_host import STALE_DAYS, BootedHost, HostError, processes_in, recently_used, release_sources, used
 
 DEB822 = """\
 Types: deb
@@ -72,3 +75,14 @@ def test_a_root_that_cannot_boot_is_a_one_line_error_and_leaves_nothing(tmp_path
     assert host.process.poll() is not None
     assert not (tmp_path / "host").exists()
     assert host.namespace is None or not processes_in(host.namespace)
+
+
+def test_a_cached_root_counts_as_in_use_for_a_week_after_a_run_last_used_it(tmp_path):
+    # The cache is the machine's: a root another clone booted lately is kept when this one builds its own.
+    root = tmp_path / "bookworm-0123456789ab"
+    root.mkdir()
+    used(root).touch()
+    assert recently_used(root)
+    week_ago = time.time() - (STALE_DAYS * 86400 + 60)
+    os.utime(used(root), (week_ago, week_ago))
+    assert not recently_used(root)
