@@ -33,8 +33,10 @@ BIN = Path(sys.executable).parent
 # The host's root file system and its downloads (packages, uv's wheels: uWSGI's is built there once), kept per
 # machine, not per clone, as pip's and uv's own caches are: each fresh clone built them again (about a minute of
 # every CI run on a fresh clone: debootstrap, then downloading and building what the first playbook run installs).
-XDG_CACHE_HOME = Path(os.environ.get("XDG_CACHE_HOME") or "relative")
-CACHE = (XDG_CACHE_HOME if XDG_CACHE_HOME.is_absolute() else Path.home() / ".cache") / "connected-devices/nspawn-host"
+XDG_CACHE_HOME = os.environ.get("XDG_CACHE_HOME", "")  # a relative one is ignored, as the XDG spec says
+CACHE = (
+    Path(XDG_CACHE_HOME) if os.path.isabs(XDG_CACHE_HOME) else Path.home() / ".cache"
+) / "connected-devices/nspawn-host"
 HOST = "127.0.0.1"
 # The ports the deployed host listens on: this machine's, since the host shares its network.
 HTTP_PORT, MQTT_PORT, WS_PORT = 80, 50001, 50002
