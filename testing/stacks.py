@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lampi_stack.processes import alive
 from testing.ports import free_port
 from testing.site_profile import PROFILE
 
@@ -46,13 +47,6 @@ def manage(env: dict, *arguments: str) -> subprocess.CompletedProcess:
     )
 
 
-def is_alive(pid: int) -> bool:
-    try:
-        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) not in {"Z", "X"}
-    except FileNotFoundError:
-        return False
-
-
 def live_processes_mentioning(text: str) -> list[str]:
     """Command lines of live (not zombie) processes that mention `text` in their command line or their environment:
     what a stack left behind. The environment too, because the site's processes (`manage.py mqtt-daemon`) name their
@@ -70,7 +64,7 @@ def live_processes_mentioning(text: str) -> list[str]:
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             # Only its owner may read it (PostgreSQL runs as postgres): the command line still counts.
             environ = ""
-        if (text in cmdline or f"\0LAMPI_RUN_DIR={text}\0" in environ) and is_alive(int(proc.name)):
+        if (text in cmdline or f"\0LAMPI_RUN_DIR={text}\0" in environ) and alive(int(proc.name)):
             found.append(f"{proc.name}: {cmdline}")
     return found
 

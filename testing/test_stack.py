@@ -14,9 +14,10 @@ import paho.mqtt.publish as publish
 import pytest
 
 from lampi_stack.config import Config
+from lampi_stack.processes import alive
 from testing.mqtt_recorder import MqttRecorder
 from testing.site_profile import PROFILE
-from testing.stacks import HOST, in_profile, is_alive, live_processes_mentioning, make
+from testing.stacks import HOST, in_profile, live_processes_mentioning, make
 
 
 def error_lines(result: subprocess.CompletedProcess) -> list[str]:
@@ -55,7 +56,7 @@ def check_stack_serves_and_stops(stack_env, output):
 
     stopped = make("down", stack_env)
     assert stopped.returncode == 0, stopped.stderr
-    assert not [pid for pid in pids if is_alive(pid)]
+    assert not [pid for pid in pids if alive(pid)]
     assert not live_processes_mentioning(str(run_dir))
     assert "not running" in make("status", stack_env).stdout
     return pids
