@@ -224,6 +224,30 @@ def test_hone_in_shape_reports_a_failing_level(site, tmp_path):
     assert "over the 0 ms bound" in verdict["failure_reason"]
 
 
+@pytest.mark.profile_independent
+def test_hone_in_tests_given_levels_in_order_without_a_probe(site, tmp_path):
+    results = tmp_path / "results"
+    args = [
+        *("--csv-full-history", "--fake-users", "20", "--hone-results-dir", str(results), "--hone-levels", "2,4,2"),
+        *("--hone-spawn-rate", "2", "--hone-ramp", "1", "--hone-settle", "1", "--hone-hold", "2"),
+        *("--hone-time-limit", "60", "--hone-sar", "off"),
+    ]
+    result = locust(site, tmp_path, *args, files="locustfile.py,hone_in.py")
+    verdict = json.loads((results / "verdict.json").read_text())
+    assert verdict["status"] == "levels-tested", result.stderr[-2000:]
+    assert verdict["probe"] is None
+    assert [(level["users"], level["base"], level["phase"]) for level in verdict["levels"]] == [
+        (2, 0, "given"),
+        (4, 2, "given"),
+        (2, 0, "given"),
+    ]
+    assert all(level["passed"] and level["requests"] > 0 for level in verdict["levels"]), verdict["levels"]
+    assert verdict["max_users_without_error"] == 4
+    for csv_file in results.parent.glob("run_stats_history.csv"):
+        (results / csv_file.name).write_bytes(csv_file.read_bytes())
+    assert "the levels given (--hone-levels 2,4,2)" in render(results).read_text()
+
+
 def test_a_setting_the_search_cannot_run_with_is_one_line_at_the_start(tmp_path):
     # No server needed: the settings are checked before any user starts.
     result = locust("http://127.0.0.1:9", tmp_path, "--hone-spawn-rate", "0", files="locustfile.py,hone_in.py")

@@ -235,32 +235,45 @@ P95_OF = {
 
 
 def level_test(verdict: dict) -> list[str]:
-    """How the search tested its levels (from its settings), and what its probe found; nothing for verdicts written
-    before the search probed."""
+    """How the search tested its levels (from its settings), and what its probe found or which levels it was given;
+    nothing for verdicts written before the search probed."""
     settings, probe = verdict.get("settings", {}), verdict.get("probe")
-    if probe is None or "ramp" not in settings:
+    given = settings.get("levels")
+    if (probe is None and not given) or "ramp" not in settings:
         return []
     rate = settings["spawn_rate"]
+    if given:
+        opening = (
+            f"No probe and no search: the levels given (--hone-levels {given}), in that order, each of N users "
+            "tested as a search tests a level:"
+        )
+    else:
+        opening = (
+            f"Probe: one ramp from 0 users at {rate:g} users/s; it {probe_found(probe, settings)}. Each level of N "
+            "users was then tested the same way whichever way the search reached it:"
+        )
+    return [
+        f'{opening} from N - {rate * settings["ramp"]:g} users ("from", 0 at least; stopping users at once, '
+        f"starting them at {rate:g}/s), {settings['settle']:g} s unjudged there (longer while p95 still fell, the "
+        f"last level's queues draining: the settled column), a ramp to N at {rate:g} users/s and a "
+        f"{settings['hold']:g} s hold; the ramp and the hold are judged. req/s is the hold's; p95 is "
+        f"{P95_OF.get(verdict.get('p95_of'), P95_OF[None])}.",
+        "",
+    ]
+
+
+def probe_found(probe: dict, settings: dict) -> str:
+    """What the probe's ramp ended on, as "it ..." goes on."""
     if probe.get("first_failure_users") is not None:
-        found = f"first failed at {probe['first_failure_users']} users ({probe['reason']})"
-    elif probe.get("stalled_users") is not None:
-        found = (
+        return f"first failed at {probe['first_failure_users']} users ({probe['reason']})"
+    if probe.get("stalled_users") is not None:
+        return (
             f"stopped rising at {probe['stalled_users']} users without a failure (the generator started no more; "
             "levels went no higher)"
         )
-    elif probe.get("end", 0) - probe.get("start", 0) >= settings.get("time_limit", float("inf")) - 1:
-        found = "was cut by the time limit without a failure"
-    else:
-        found = f"reached the cap ({settings.get('max_users')} users) without a failure"
-    return [
-        f"Probe: one ramp from 0 users at {rate:g} users/s; it {found}. Each level of N users was then tested the "
-        f'same way whichever way the search reached it: from N - {rate * settings["ramp"]:g} users ("from", 0 at '
-        f"least; stopping users at once, starting them at {rate:g}/s), {settings['settle']:g} s unjudged there "
-        "(longer while p95 still fell, the last level's queues draining: the settled column), a "
-        f"ramp to N at {rate:g} users/s and a {settings['hold']:g} s hold; the ramp and the hold are judged. req/s is "
-        f"the hold's; p95 is {P95_OF.get(verdict.get('p95_of'), P95_OF[None])}.",
-        "",
-    ]
+    if probe.get("end", 0) - probe.get("start", 0) >= settings.get("time_limit", float("inf")) - 1:
+        return "was cut by the time limit without a failure"
+    return f"reached the cap ({settings.get('max_users')} users) without a failure"
 
 
 def usable_state(verdict: dict) -> str:

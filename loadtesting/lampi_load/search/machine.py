@@ -23,6 +23,10 @@ The search, in two parts:
    find the largest one that passed with p95 at or under it, the same way from where the probe's p95 crossed it
    (`_next_usable`); a time limit there leaves the error-free answer standing, with `usable_converged` false.
 
+With `levels` given (`--hone-levels`) there is no probe and no search: those levels are tested in their order, each
+by the same level test, then the search ends ("levels-tested"); the verdict's figures are derived from them as
+below. It is how to see how firm a verdict's edge is: the same level can pass once and fail the next time.
+
 Every figure of the verdict comes from the level it names: the largest level that passed (`max_level`), the
 smallest that failed (`failing_level`, with its own reason), and the largest that passed with p95 under the
 usability bound (`usable_level`, and the smallest not usable above it, `not_usable_level`), all from the judged
@@ -248,6 +252,11 @@ class HoneInSearch:
         self.window_errors: dict[str, int] = {}
         self.ending = "converged"
         self.answered = ""
+        self.given = settings.given_levels()
+        if self.given:
+            self.probe = None
+            logger.info("no probe and no search: %d given levels, each tested once", len(self.given))
+            return
         logger.info(
             "probe: one ramp from 0 users at %g users/s until the first failure (at most %d users)",
             settings.spawn_rate,
@@ -264,6 +273,8 @@ class HoneInSearch:
             return None
         if self.probe is not None:
             self._probe(now, sample)
+        elif self.given and self.level is None and not self.verdict.levels:
+            self._begin_level(self.given[0], "given", now, sample)
         if self.level is not None:
             self._test(now, sample)
         return None if self.verdict.status != "running" else self.target
@@ -447,6 +458,13 @@ class HoneInSearch:
         return max(1, first) * steps(tries)
 
     def _next(self, now: float, sample: Sample) -> None:
+        if self.given:
+            tested = len(self.verdict.levels)
+            if tested < len(self.given):
+                self._begin_level(self.given[tested], "given", now, sample)
+            else:
+                self._finish("levels-tested", now)
+            return
         self.ending = "converged"
         chosen = self._next_without_error()
         if chosen is not None:
@@ -570,7 +588,8 @@ class HoneInSearch:
             verdict.max_users_usable = usable["users"] if usable else 0
             verdict.usable_level = usable
             verdict.not_usable_level = figures["not_usable_level"]
-            verdict.usable_converged = bool(verdict.usable_converged)
+            # Given levels are no usable search: nothing converged or did not.
+            verdict.usable_converged = None if self.given else bool(verdict.usable_converged)
         # One level supplies every failing figure: its users, its reason, its window.
         failing = figures["failing_level"]
         if failing is not None and failing["generator_cpu"] > self.settings.generator_cpu_limit:

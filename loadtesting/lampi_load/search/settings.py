@@ -52,6 +52,10 @@ class SearchSettings:
     expected_dispersion: float = 1.0
     """Variance over mean of a hold's request count: 1 for independent requests, more when they come in bursts
     (a LAMPI slider drag is 15-45 messages); fewer levels are then judged."""
+    levels: str = ""
+    """Test only these user counts (comma-separated, in this order, repeats allowed), each as the search tests a
+    level, then stop: no probe, no search. How firm is a verdict's edge? Give its two levels a few times each
+    (for example 102,112,102,112). Empty: search."""
 
     def __post_init__(self):
         """Refuses settings the search cannot run with, naming the option: ValueError("--hone-hold 0: ...")."""
@@ -78,12 +82,24 @@ class SearchSettings:
             "min_rps_fraction": (0 < self.min_rps_fraction <= 1, "give a share above 0, at most 1"),
             "min_expected_count": (self.min_expected_count >= 0, "give a count, 0 or more"),
             "expected_dispersion": (self.expected_dispersion > 0, "give a ratio above 0"),
+            "levels": (self._levels_are_counts(), f"give user counts from 1 to --hone-max-users ({self.max_users})"),
         }
         for name, (good, advice) in rules.items():
             if not good:
                 setting = next(setting for setting in fields(self) if setting.name == name)
-                value = getattr(self, name) * setting.metadata.get("scale", 1)
-                raise ValueError(f"--{option_name(setting)} {value:g}: {advice}")
+                value = getattr(self, name)
+                shown = value if isinstance(value, str) else f"{value * setting.metadata.get('scale', 1):g}"
+                raise ValueError(f"--{option_name(setting)} {shown}: {advice}")
+
+    def _levels_are_counts(self) -> bool:
+        try:
+            return all(1 <= users <= self.max_users for users in self.given_levels())
+        except ValueError:
+            return False
+
+    def given_levels(self) -> list[int]:
+        """`levels` as user counts, in order ([] when empty); ValueError for anything but whole numbers."""
+        return [int(part) for part in self.levels.replace(" ", "").split(",")] if self.levels.strip() else []
 
 
 def resolution(resolution_users: int, fraction: float, users: float) -> float:
@@ -123,7 +139,9 @@ def add_options(group) -> None:
         scale = setting.metadata.get("scale", 1)
         off = setting.default is None
         kind = float if off else type(setting.default)
-        default = 0 if off else round(setting.default * scale, 9)  # 0.9 * 100 is 90.00000000000001
+        default = 0 if off else setting.default
+        if isinstance(default, float):
+            default = round(default * scale, 9)  # 0.9 * 100 is 90.00000000000001
         text = docs[setting.name] + (" (0: off)" if off else "")
         group.add_argument(f"--{option_name(setting)}", type=kind, default=default, help=text.replace("%", "%%"))
 

@@ -1,6 +1,6 @@
 """The report's lines that a reader copies: whether the usable maximum is an answer or a floor."""
 
-from lampi_load.reports.render import not_usable, usable_state
+from lampi_load.reports.render import level_test, not_usable, usable_state
 
 
 def test_the_usable_line_says_whether_it_converged_and_to_what():
@@ -22,3 +22,17 @@ def test_the_usable_line_names_the_level_above_it_and_why_it_was_not_usable():
     assert not_usable(failed) == "; not usable at 1893 users (3 failures (GET /: 502))"
     # Verdicts from before the field, and those where every level was usable, say nothing more.
     assert not_usable({}) == not_usable({"not_usable_level": None}) == ""
+
+
+def test_the_level_test_line_says_what_the_probe_found_or_which_levels_were_given():
+    settings = {"spawn_rate": 10.0, "ramp": 20.0, "settle": 10.0, "hold": 20.0, "time_limit": 600, "levels": ""}
+    probe = {"start": 0.0, "end": 120.0, "first_failure_users": 1200, "reason": "5 failures (GET /: status 502)"}
+    searched = level_test({"settings": settings, "probe": probe, "p95_of": "window"})[0]
+    assert searched.startswith("Probe: one ramp from 0 users at 10 users/s; it first failed at 1200 users (5 fail")
+    assert 'from N - 200 users ("from"' in searched
+    given = level_test({"settings": {**settings, "levels": "102,112"}, "probe": None, "p95_of": "window"})[0]
+    assert given.startswith("No probe and no search: the levels given (--hone-levels 102,112), in that order")
+    assert 'from N - 200 users ("from"' in given
+    assert "20 s hold" in given
+    # Verdicts from before the probe (or the level test's settings) describe nothing.
+    assert level_test({"settings": {}, "probe": None}) == []

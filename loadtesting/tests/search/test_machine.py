@@ -668,3 +668,35 @@ def test_a_level_just_over_the_bound_steps_down_by_the_resolution():
     assert len(usable) <= 3, usable
     assert verdict.usable_converged
     assert verdict.max_users_usable <= 1940 < verdict.max_users_usable + usable_resolution(run.settings, 1940)
+
+
+def test_given_levels_are_tested_in_order_each_as_a_search_tests_one_without_a_probe():
+    settings = dataclasses.replace(FAST, levels="120,90,120,60")
+    run = SyntheticRun(settings, capacity=100)
+    verdict = run.run()
+    assert verdict.status == "levels-tested"
+    assert verdict.probe is None
+    assert "minimal" not in verdict.moments
+    assert [(level["users"], level["phase"], level["passed"]) for level in verdict.levels] == [
+        (120, "given", False),
+        (90, "given", True),
+        (120, "given", False),
+        (60, "given", True),
+    ]
+    for level in verdict.levels:  # from the level's base, ramped at the spawn rate, as in a search
+        users, base = level["users"], level["base"]
+        assert base == max(0, users - 100)
+        ramp = [min(users, base + 10 * t) for t in range(1, (users - base + 9) // 10 + 1)]
+        start = int(level["start"]) - 5 + 1
+        assert [run.users_at[t] for t in range(start, int(level["end"]) + 1)] == [base] * 5 + ramp + [users] * 10
+    assert (verdict.max_users_without_error, verdict.first_failing_users) == (90, 120)
+    assert verdict.usable_converged is None  # no usable search ran: it neither converged nor did not
+
+
+def test_given_levels_stop_at_the_time_limit():
+    settings = dataclasses.replace(FAST, levels="50,60,70,80,90", time_limit=60)
+    run = SyntheticRun(settings, capacity=100)
+    verdict = run.run()
+    assert verdict.status == "time-limit"
+    assert run.now <= 61
+    assert 1 <= len(verdict.levels) < 5

@@ -53,6 +53,10 @@ def test_a_mistyped_value_is_refused_by_the_parser(capsys):
         (["--hone-max-users", "0"], "--hone-max-users 0: give at least 1 user"),
         (["--hone-usable-p95-ms", "-1"], "--hone-usable-p95-ms -1: give ms above 0, or 0 for off"),
         (["--hone-max-p95-ms", "-1"], "--hone-max-p95-ms -1: give ms above 0, or 0 for off"),
+        (["--hone-levels", "100,ten"], "--hone-levels 100,ten: give user counts from 1 to --hone-max-users"),
+        (["--hone-levels", "100,0"], "--hone-levels 100,0: give user counts from 1 to --hone-max-users"),
+        (["--hone-levels", "100,,110"], "--hone-levels 100,,110: give user counts"),
+        (["--hone-max-users", "50", "--hone-levels", "60"], "--hone-levels 60: give user counts from 1 to "),
     ],
 )
 def test_settings_the_search_cannot_run_with_are_refused_naming_the_option(args, line):
@@ -74,3 +78,8 @@ def test_the_resolution_is_a_fraction_of_the_users_but_never_under_resolution_us
     assert resolution(10, 0.05, 100) == 10
     assert resolution(10, 0.05, 1000) == 50
     assert resolution(10, 0.10, 965) == 96.5
+
+
+def test_given_levels_are_read_in_order_with_repeats():
+    assert from_options(parser().parse_args(["--hone-levels", "102, 112,102"])).given_levels() == [102, 112, 102]
+    assert from_options(parser().parse_args([])).given_levels() == []
