@@ -121,3 +121,36 @@ def test_command_retries_while_broker_is_down_then_exits_cleanly(site_database):
     assert process.returncode == 0, output
     assert f"MQTT broker 127.0.0.1:{port} unreachable; retrying" in output
     assert "Traceback" not in output
+
+
+SIGNALLED_AT = """
+import os, signal, sys
+import django
+django.setup()
+import paho.mqtt.client as mqtt
+from django.core.management import call_command
+method, port = sys.argv[1], int(sys.argv[2])
+real = getattr(mqtt.Client, method)
+def signalled(self, *args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)  # as `make down` or systemd would, just as paho starts (re)connecting
+    return real(self, *args, **kwargs)
+setattr(mqtt.Client, method, signalled)
+call_command("mqtt-daemon", host="127.0.0.1", port=port)
+print("ended")
+"""
+
+
+@pytest.mark.parametrize("method", ["connect_async", "reconnect"])
+def test_sigterm_as_paho_starts_connecting_ends_the_command(site_database, method):
+    # Both reset paho's state: a handler that only asked paho to stop lost a SIGTERM that came just before them,
+    # and the daemon retried an absent broker until killed (by `down`, 20 s later). The real command and a real
+    # signal; only its moment is chosen.
+    env = {**os.environ, **site_database.env, "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-c", SIGNALLED_AT, method, str(free_port())]
+    try:
+        result = subprocess.run(command, cwd=SITE_DIR, env=env, capture_output=True, text=True, timeout=10)
+    except subprocess.TimeoutExpired as error:
+        pytest.fail(f"SIGTERM at {method} did not end the daemon within 10 s: {error.stderr}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ended"
+    assert "Traceback" not in result.stderr

@@ -8,6 +8,15 @@ from django.core.management.base import BaseCommand
 from lampi.mqtt_daemon import MqttDaemon
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised wherever the daemon is, as Ctrl-C raises KeyboardInterrupt (and, like it, no `except
+    Exception` in paho's callbacks or Django's code takes it for an error of theirs)."""
+
+
+def terminate(signum, frame):
+    raise Terminated
+
+
 class Command(BaseCommand):
     help = (
         "Listens to LAMPI bridges connecting to the broker, creates unknown devices under the parked user, "
@@ -22,9 +31,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, **options):
         daemon = MqttDaemon(host, port)
-        # SIGTERM (systemd, `make down`) ends the loop cleanly, as Ctrl-C does.
-        signal.signal(signal.SIGTERM, lambda signum, frame: daemon.stop())
         try:
+            # SIGTERM (systemd, `make down`) ends the daemon as Ctrl-C does: by an exception, wherever it is. A
+            # handler that only called stop() was lost when it ran before connect_async() or within a reconnect,
+            # both of which reset paho's state: the daemon then ran on until killed.
+            signal.signal(signal.SIGTERM, terminate)
             daemon.run()
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, Terminated):
             daemon.stop()
