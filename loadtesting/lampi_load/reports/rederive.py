@@ -2,8 +2,8 @@
 
     python -m lampi_load.reports.rederive loadtesting/results
 Verdicts written before the search named its failing figures from one level paired the lowest failing user count
-with the first failing level's reason. This derives each verdict.json's figures again from its own `levels`
-(`lampi_load.search.machine.derive`, the search's own rule, with the run's usability bound) and rewrites them: the
+with the first failing level's reason. This derives each verdict.json's figures again from its own `levels` (the
+search's own `lampi_load.search.machine.verdict_figures`, with the run's usability bound) and rewrites them: the
 largest passing level, the smallest failing level with its own reason and window, the usable maximum. The status
 stays as recorded, except that a failing level run with the generator saturated makes it generator-bound, as the
 search decides (a recorded generator-bound stays: the search may have seen saturation the levels no longer name);
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from lampi_load.reports import compare
 from lampi_load.reports.render import render
-from lampi_load.search.machine import derive
+from lampi_load.search.machine import generator_status, verdict_figures
 from lampi_load.search.settings import SearchSettings
 
 
@@ -28,31 +28,14 @@ def rederive(verdict: dict) -> dict:
     """The verdict with its figures derived again from its levels; raises KeyError if a field is missing."""
     settings = verdict["settings"]
     bound = settings.get("usable_p95_ms", SearchSettings.usable_p95_ms)
-    figures = derive(verdict["levels"], bound)
-    best, failing, usable = figures["max_level"], figures["failing_level"], figures["usable_level"]
     limit = settings.get("generator_cpu_limit", SearchSettings.generator_cpu_limit)
-    updated = {
-        **verdict,
-        "max_users_without_error": best["users"] if best else 0,
-        "max_level": best,
-        "first_failing_users": failing["users"] if failing else None,
-        "failure_reason": failing["reason"] if failing else "",
-        "failing_level": failing,
-        # As the search decides (HoneInSearch._finish): either named level run with the generator saturated.
-        "generator_bound": verdict["status"] == "generator-bound"
-        or any(level is not None and level["generator_cpu"] > limit for level in (best, failing)),
-        "usable_p95_ms": bound or None,
-        "max_users_usable": (usable["users"] if usable else 0) if bound else None,
-        "usable_level": usable,
-        "not_usable_level": figures["not_usable_level"],
-    }
-    if failing is not None and failing["generator_cpu"] > limit and verdict["status"] in ("converged", "time-limit"):
-        updated["status"] = "generator-bound"  # the first failing load is one this generator cannot produce
+    figures = verdict_figures(verdict["levels"], bound, limit)
     moments = {name: window for name, window in verdict["moments"].items() if name == "minimal"}
-    for name, level in (("max_without_error", best), ("failing", failing)):
-        if level is not None:
-            moments[name] = {"users": level["users"], "start": level["start"], "end": level["end"]}
-    updated["moments"] = moments
+    moments.update(figures.pop("moments"))
+    updated = {**verdict, **figures, "moments": moments}
+    # A recorded generator-bound stays: the search may have seen saturation the levels no longer name.
+    updated["generator_bound"] = figures["generator_bound"] or verdict["status"] == "generator-bound"
+    updated["status"] = generator_status(verdict["status"], figures["failing_level"], limit)
     # The slices were cut at the moments recorded then; say so wherever they differ from the new ones.
     moved = {
         moment: verdict["moments"][moment]

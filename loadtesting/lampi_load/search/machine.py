@@ -210,6 +210,44 @@ def derive(levels: list[dict], usable_p95_ms: float | None) -> dict:
     return figures
 
 
+def verdict_figures(levels: list[dict], usable_p95_ms: float | None, generator_cpu_limit: float) -> dict:
+    """Every figure a verdict takes from its judged levels, by `Verdict` field (`derive`'s rule): the largest
+    passing level and its users; the smallest failing level with its users and its own reason (one level supplies
+    every failing figure: users, reason, window); the usable answer's two edges (None without a bound; 0 users when
+    no level was usable); whether either error-free edge ran with the generator's CPU over `generator_cpu_limit`
+    % (the answer is then a floor); and "moments", those two levels' windows. The search's end and
+    `lampi_load.reports.rederive` both take them from here."""
+    figures = derive(levels, usable_p95_ms)
+    best, failing, usable_level = figures["max_level"], figures["failing_level"], figures["usable_level"]
+    edges = (("max_without_error", best), ("failing", failing))
+    return {
+        "max_users_without_error": best["users"] if best else 0,
+        "max_level": best,
+        "first_failing_users": failing["users"] if failing else None,
+        "failure_reason": failing["reason"] if failing else "",
+        "failing_level": failing,
+        "generator_bound": any(
+            level is not None and level["generator_cpu"] > generator_cpu_limit for _, level in edges
+        ),
+        "usable_p95_ms": usable_p95_ms or None,
+        "max_users_usable": ((usable_level or {}).get("users", 0)) if usable_p95_ms else None,
+        "usable_level": usable_level,
+        "not_usable_level": figures["not_usable_level"],
+        "moments": {
+            name: {"users": level["users"], "start": level["start"], "end": level["end"]}
+            for name, level in edges
+            if level is not None
+        },
+    }
+
+
+def generator_status(status: str, failing: dict | None, generator_cpu_limit: float) -> str:
+    """`status`, or "generator-bound" for a search that converged or ran out of time on a first failing level run
+    with the generator's CPU over `generator_cpu_limit` %: a load this generator cannot produce honestly."""
+    saturated = failing is not None and failing["generator_cpu"] > generator_cpu_limit
+    return "generator-bound" if saturated and status in ("converged", "time-limit") else status
+
+
 def percentile(response_times: dict[int, int], share: float) -> float | None:
     """The response time (ms) that `share` (0-1) of the responses in a Locust histogram ({ms: count}) came within,
     exactly as `locust.stats.calculate_response_time_percentile` computes it; None for no responses."""
@@ -574,34 +612,14 @@ class HoneInSearch:
         if self.probe is not None:
             self.probe.end = now
             verdict.probe = asdict(self.probe)
-        figures = derive(verdict.levels, self.settings.usable_p95_ms)
-        best = figures["max_level"]
-        verdict.max_users_without_error = best["users"] if best else 0
-        verdict.max_level = best
-        if best is not None:
-            verdict.moments["max_without_error"] = self._window(best)
-            if best["generator_cpu"] > self.settings.generator_cpu_limit:
-                verdict.generator_bound = True
+        figures = verdict_figures(verdict.levels, self.settings.usable_p95_ms, self.settings.generator_cpu_limit)
+        verdict.moments.update(figures.pop("moments"))
+        for name, value in figures.items():
+            setattr(verdict, name, value)
+        verdict.status = generator_status(verdict.status, verdict.failing_level, self.settings.generator_cpu_limit)
         if self.settings.usable_p95_ms:
-            usable = figures["usable_level"]
-            verdict.usable_p95_ms = self.settings.usable_p95_ms
-            verdict.max_users_usable = usable["users"] if usable else 0
-            verdict.usable_level = usable
-            verdict.not_usable_level = figures["not_usable_level"]
             # Given levels are no usable search: nothing converged or did not.
             verdict.usable_converged = None if self.given else bool(verdict.usable_converged)
-        # One level supplies every failing figure: its users, its reason, its window.
-        failing = figures["failing_level"]
-        if failing is not None and failing["generator_cpu"] > self.settings.generator_cpu_limit:
-            # The first failing load is one this generator cannot produce honestly: the answer is a floor.
-            verdict.generator_bound = True
-            if verdict.status in ("converged", "time-limit"):
-                verdict.status = "generator-bound"
-        if failing is not None:
-            verdict.failing_level = failing
-            verdict.first_failing_users = failing["users"]
-            verdict.failure_reason = failing["reason"]
-            verdict.moments["failing"] = self._window(failing)
         logger.info(
             "search over (%s) after %.0f s: %s users without error, first failing %s",
             verdict.status,
@@ -609,7 +627,3 @@ class HoneInSearch:
             verdict.max_users_without_error,
             verdict.first_failing_users,
         )
-
-    @staticmethod
-    def _window(level: dict) -> dict:
-        return {"users": level["users"], "start": level["start"], "end": level["end"]}
