@@ -245,7 +245,9 @@ def test_hone_in_tests_given_levels_in_order_without_a_probe(site, tmp_path):
     assert verdict["max_users_without_error"] == 4
     for csv_file in results.parent.glob("run_stats_history.csv"):
         (results / csv_file.name).write_bytes(csv_file.read_bytes())
-    assert "the levels given (--hone-levels 2,4,2)" in render(results).read_text()
+    report = render(results).read_text()
+    assert "the levels given (--hone-levels 2,4,2)" in report
+    assert "Levels given: 2 users passed 2 of 2 tests, 4 users 1 of 1" in report
 
 
 def test_a_setting_the_search_cannot_run_with_is_one_line_at_the_start(tmp_path):

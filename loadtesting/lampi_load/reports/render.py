@@ -183,6 +183,8 @@ def render(results_dir: Path) -> Path:
             f"({usable.get('rps', 0):.1f} requests/s, p95 {fmt_ms(usable.get('p95_ms'))}){usable_state(verdict)}"
             f"{not_usable(verdict)}",
         )
+    if tally := given_tally(verdict):
+        lines.append(f"- {tally}")
     if verdict.get("generator_bound"):
         lines.append("- **The load generator was saturated**: add Locust processes (--processes) before trusting this.")
     if command:
@@ -274,6 +276,22 @@ def probe_found(probe: dict, settings: dict) -> str:
     if probe.get("end", 0) - probe.get("start", 0) >= settings.get("time_limit", float("inf")) - 1:
         return "was cut by the time limit without a failure"
     return f"reached the cap ({settings.get('max_users')} users) without a failure"
+
+
+def given_tally(verdict: dict) -> str:
+    """For a run of given levels (`--hone-levels`), how many of each level's tests passed: "Levels given: 100 users
+    passed 4 of 4 tests, 110 users 3 of 4, ...", since the verdict's figures take each level's latest result alone.
+    Nothing for a search."""
+    if not verdict.get("settings", {}).get("levels"):
+        return ""
+    tests: dict[int, list[bool]] = {}
+    for level in verdict.get("levels", []):
+        tests.setdefault(level["users"], []).append(level["passed"])
+    if not tests:
+        return "Levels given: none was tested"
+    each = [f"{users} users {sum(results)} of {len(results)}" for users, results in sorted(tests.items())]
+    each[0] = each[0].replace(" users ", " users passed ", 1) + " tests"
+    return f"Levels given: {', '.join(each)} (the figures above take each level's latest result)"
 
 
 def usable_state(verdict: dict) -> str:

@@ -1,6 +1,6 @@
 """The report's lines that a reader copies: whether the usable maximum is an answer or a floor."""
 
-from lampi_load.reports.render import level_test, not_usable, usable_state
+from lampi_load.reports.render import given_tally, level_test, not_usable, usable_state
 
 
 def test_the_usable_line_says_whether_it_converged_and_to_what():
@@ -36,3 +36,17 @@ def test_the_level_test_line_says_what_the_probe_found_or_which_levels_were_give
     assert "20 s hold" in given
     # Verdicts from before the probe (or the level test's settings) describe nothing.
     assert level_test({"settings": {}, "probe": None}) == []
+
+
+def test_a_run_of_given_levels_counts_each_levels_passes():
+    def level(users, passed):
+        return {"users": users, "passed": passed}
+
+    levels = [level(110, True), level(100, True), level(110, False), level(100, True), level(110, True)]
+    verdict = {"settings": {"levels": "110,100,110,100,110"}, "levels": levels}
+    assert given_tally(verdict) == (
+        "Levels given: 100 users passed 2 of 2 tests, 110 users 2 of 3 (the figures above take each level's latest "
+        "result)"
+    )
+    assert given_tally({"settings": {"levels": "110"}, "levels": []}) == "Levels given: none was tested"
+    assert given_tally({"settings": {"levels": ""}, "levels": levels}) == ""

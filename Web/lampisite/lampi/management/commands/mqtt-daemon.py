@@ -38,4 +38,5 @@ class Command(BaseCommand):
             signal.signal(signal.SIGTERM, terminate)
             daemon.run()
         except (KeyboardInterrupt, Terminated):
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one, while it says goodbye, is the same request
             daemon.stop()
