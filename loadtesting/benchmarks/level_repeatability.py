@@ -22,7 +22,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 LOADTESTING = REPO / "loadtesting"
 sys.path.insert(0, str(LOADTESTING))
+from lampi_load.reports.render import tests_by_users  # noqa: E402
 from lampi_load.results import new_run_dir  # noqa: E402
+from lampi_load.search.settings import SearchSettings  # noqa: E402
 
 LEVELS = {"baseline": [100, 110, 120], "tuned": [1600, 1700, 1800]}
 """User counts tested by default: around each stack's error-free edge on 2026-12-02 from 04:00 (baseline: 100
@@ -33,9 +35,6 @@ LEVEL_SECONDS = 90
 """Seconds allowed per level test in the run's time limit: a test takes 50 s after a pass (10 s settle, 20 s ramp,
 20 s hold) and up to 110 s after a failure (the settle waits up to 60 s more while p95 falls); 51-64 s each in the
 committed runs."""
-
-SPAWN_RATE = 10.0
-"""The search's default users per second: the first level's base is reached from 0 users at this rate."""
 
 
 def parse_levels(specs: list[str]) -> dict[str, list[int]]:
@@ -60,10 +59,7 @@ def summary(verdicts: dict[str, dict]) -> list[str]:
         "|---|---|---|---|---|---|",
     ]
     for name, verdict in verdicts.items():
-        by_users: dict[int, list[dict]] = {}
-        for level in verdict["levels"]:
-            by_users.setdefault(level["users"], []).append(level)
-        for users, tests in sorted(by_users.items()):
+        for users, tests in tests_by_users(verdict["levels"]).items():
             passed = sum(level["passed"] for level in tests)
             p95s = ", ".join("-" if level["p95_ms"] is None else f"{level['p95_ms']:.0f}" for level in tests)
             rps = statistics.median(level["rps"] for level in tests)
@@ -99,7 +95,7 @@ def main(argv=None) -> int:
         plan = users * args.repeat  # in cycles: a slow stretch of the machine then falls on every level alike
         command = [sys.executable, "-m", "lampi_load.runs.capacity", "--configs", name, "--repeat", "1"]
         # Every level's test, and before the first the climb from 0 users to its base.
-        limit = LEVEL_SECONDS * len(plan) + plan[0] / SPAWN_RATE
+        limit = LEVEL_SECONDS * len(plan) + plan[0] / SearchSettings.spawn_rate
         command += ["--time-limit", f"{limit:.0f}", "--fake-users", args.fake_users]
         command += ["--out", str(out / name), "--", "--hone-levels", ",".join(map(str, plan))]
         if subprocess.run(command, cwd=LOADTESTING).returncode != 0:

@@ -278,18 +278,24 @@ def probe_found(probe: dict, settings: dict) -> str:
     return f"reached the cap ({settings.get('max_users')} users) without a failure"
 
 
+def tests_by_users(levels: list[dict]) -> dict[int, list[dict]]:
+    """A verdict's judged levels grouped by user count, smallest first, each group in the order tested."""
+    tests: dict[int, list[dict]] = {}
+    for level in levels:
+        tests.setdefault(level["users"], []).append(level)
+    return dict(sorted(tests.items()))
+
+
 def given_tally(verdict: dict) -> str:
     """For a run of given levels (`--hone-levels`), how many of each level's tests passed: "Levels given: 100 users
     passed 4 of 4 tests, 110 users 3 of 4, ...", since the verdict's figures take each level's latest result alone.
     Nothing for a search."""
     if not verdict.get("settings", {}).get("levels"):
         return ""
-    tests: dict[int, list[bool]] = {}
-    for level in verdict.get("levels", []):
-        tests.setdefault(level["users"], []).append(level["passed"])
+    tests = tests_by_users(verdict.get("levels", []))
     if not tests:
         return "Levels given: none was tested"
-    each = [f"{users} users {sum(results)} of {len(results)}" for users, results in sorted(tests.items())]
+    each = [f"{users} users {sum(test['passed'] for test in of)} of {len(of)}" for users, of in tests.items()]
     each[0] = each[0].replace(" users ", " users passed ", 1) + " tests"
     return f"Levels given: {', '.join(each)} (the figures above take each level's latest result)"
 

@@ -312,7 +312,7 @@ class HoneInSearch:
         if self.probe is not None:
             self._probe(now, sample)
         elif self.given and self.level is None and not self.verdict.levels:
-            self._begin_level(self.given[0], "given", now, sample)
+            self._next(now, sample)  # the first given level
         if self.level is not None:
             self._test(now, sample)
         return None if self.verdict.status != "running" else self.target
