@@ -45,12 +45,16 @@ logger = logging.getLogger("lampi_load.search.machine")
 MINIMAL_SECONDS = 5.0
 """The minimal-load moment: the probe's first seconds (at most spawn_rate * 5 users)."""
 
-NEAR_BOUND = 3.0
+NEAR_BOUND = 4.5
 """A level whose p95 is at most this many times the usability bound is near the usable edge: the usable search
-steps down from it in `steps` of the resolution instead of in proportion to its p95. Just over the edge the tuned
-stack read 1.1-2.5 s (1,243 users at 2.5 s, 1,149 at 990 ms, in one search; as the highest 10 s p95 of each level,
-before `p95_of`, which reads no higher); at 2.0 the proportional step went from 1,243 to 497 users and took four
-levels back up. The baseline's 3.9 s at 28 users (usable at 7) is still far."""
+steps down from it in `steps` of the resolution instead of in proportion to its p95. The two stacks' first usable
+levels (where the probe's p95 crossed the bound) read on either side of it: the tuned stack's at most 3.9 s, its
+edge 10-20% lower (912 users at 3.8 s, usable at 744 and not at 828, in one search of 2026-12-02, where at 3.0 the
+proportional step went to 240 users, took three levels back up and ran out of time; 1,243 users at 2.5 s, 1,149
+usable, where at 2.0 it went to 497), the baseline's 5.1-9.2 s, its edge 4-20 times lower (40 users at 7.9 s,
+usable at 2), in every search since the level test of 2026-12-01 13:24 (loadtesting/results/). Between 3.9 and
+5.1, nearer the baseline's: taking a far level for a near one costs the baseline a level or two of cheap steps,
+the other way round costs the tuned stack three of its ten minutes' levels."""
 
 DRAIN_LOOKBACK = 5.0
 """A settle goes on while p95 is still falling: under `DRAIN_FALL` of its reading this many seconds before. Longer

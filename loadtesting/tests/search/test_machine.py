@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lampi_load.search.machine import HoneInSearch, Sample, derive, percentile
+from lampi_load.search.machine import NEAR_BOUND, HoneInSearch, Sample, derive, percentile
 from lampi_load.search.settings import SearchSettings
 
 FAST = SearchSettings(hold=10, settle=5, ramp=10, time_limit=3600, spawn_rate=10)
@@ -517,13 +517,15 @@ def test_the_usable_search_ends_at_its_own_resolution(percent):
 
 
 class ProbeLag(SyntheticRun):
-    """The probe's p95 lags its user count by 50 users (a rolling window over a ramp), so it crosses the bound past
-    the edge: its first usable guess is not usable."""
+    """The probe's p95 lags its user count by `lag` users (a rolling window over a ramp), so it crosses the bound
+    past the edge: its first usable guess is not usable."""
+
+    lag = 50
 
     def sample(self):
         sample = super().sample()
         if self.search.probe is not None:
-            return dataclasses.replace(sample, p95_ms=self.p95(max(self.users - 50, 0)))
+            return dataclasses.replace(sample, p95_ms=self.p95(max(self.users - self.lag, 0)))
         return sample
 
 
@@ -538,6 +540,40 @@ def test_a_first_usable_guess_at_two_and_a_half_times_the_bound_steps_down_by_th
     assert verdict.usable_converged
     assert len(rest) == 1, verdict.levels
     assert verdict.max_users_usable <= 1193 < verdict.max_users_usable + usable_resolution(run.settings, 1193)
+
+
+class LongProbeLag(ProbeLag):
+    lag = 135
+
+
+def test_a_first_usable_guess_at_nearly_four_times_the_bound_steps_down_by_the_resolution():
+    # As a tuned search of 2026-12-02 read it: 912 users at 3.8 s, the edge near 780 (744 usable, 828 not). The
+    # step in proportion to the p95 went to 240 users and ran out of time three levels back up.
+    p95 = hockey_stick(knee=760, slope=21)
+    run = LongProbeLag(SearchSettings(hold=10, settle=5, ramp=10, time_limit=3600), 2600, p95=p95)
+    verdict = run.run()
+    guess, *rest = [level for level in verdict.levels if level["phase"] == "usable"]
+    assert 3500 < guess["p95_ms"] <= 4000, guess
+    assert min(level["users"] for level in rest) > 0.75 * guess["users"], rest
+    assert len(rest) <= 2, rest
+    assert verdict.usable_converged
+    assert verdict.max_users_usable <= 777 < verdict.max_users_usable + usable_resolution(run.settings, 777)
+
+
+class BaselineProbeLag(ProbeLag):
+    lag = 35
+
+
+def test_a_first_usable_guess_far_over_the_bound_steps_down_in_proportion():
+    # The baseline's shape: p95 200 ms a user (its logins queue from a few users on), the probe's crossing at 40
+    # users reading 8 s, the edge at 5 users: one step in proportion, not five of the resolution.
+    run = BaselineProbeLag(SearchSettings(hold=10, settle=5, ramp=10, time_limit=3600), 150, p95=lambda u: 200.0 * u)
+    verdict = run.run()
+    guess, second, *rest = [level for level in verdict.levels if level["phase"] == "usable"]
+    assert guess["p95_ms"] > NEAR_BOUND * run.settings.usable_p95_ms, guess
+    assert second["users"] <= 0.2 * guess["users"], second
+    assert verdict.usable_converged
+    assert verdict.max_users_usable == 5
 
 
 class NoCrossing(SyntheticRun):
