@@ -28,6 +28,12 @@ MOMENT_TITLES = {
 }
 
 
+def moments_heading(count: int) -> str:
+    """The sar table's moments, in words: a search has three, a run of given levels two (no probe, so no
+    minimal-load moment)."""
+    return {1: "the one moment", 2: "the two moments", 3: "the three moments"}.get(count, f"{count} moments")
+
+
 def read_history(results_dir: Path) -> list[dict]:
     """The Aggregated rows of Locust's stats history, with numbers parsed (None where Locust wrote N/A)."""
     files = sorted(results_dir.glob("*_stats_history.csv"))
@@ -175,14 +181,8 @@ def render(results_dir: Path) -> Path:
         f"({failing.get('rps', 0):.1f} requests/s, p95 {fmt_ms(failing.get('p95_ms'))}): "
         f"{failing.get('reason') or '-'}",
     ]
-    if verdict.get("max_users_usable") is not None:
-        usable = verdict.get("usable_level") or {}
-        lines.insert(
-            4,
-            f"- Usable (p95 under {fmt_ms(verdict['usable_p95_ms'])}): {verdict['max_users_usable']} users "
-            f"({usable.get('rps', 0):.1f} requests/s, p95 {fmt_ms(usable.get('p95_ms'))}){usable_state(verdict)}"
-            f"{not_usable(verdict)}",
-        )
+    if line := usable_line(verdict):
+        lines.insert(4, line)
     if tally := given_tally(verdict):
         lines.append(f"- {tally}")
     if verdict.get("generator_bound"):
@@ -213,7 +213,7 @@ def render(results_dir: Path) -> Path:
     if verdict.get("sar"):
         lines += [
             "",
-            "## sar at the three moments (averages over each window)",
+            f"## sar at {moments_heading(len(verdict['sar']))} (averages over each window)",
             "",
             *sar_table(verdict["sar"], stale_windows(verdict)),
         ]
@@ -298,6 +298,19 @@ def given_tally(verdict: dict) -> str:
     each = [f"{users} users {sum(test['passed'] for test in of)} of {len(of)}" for users, of in tests.items()]
     each[0] = each[0].replace(" users ", " users passed ", 1) + " tests"
     return f"Levels given: {', '.join(each)} (the figures above take each level's latest result)"
+
+
+def usable_line(verdict: dict) -> str | None:
+    """The report's usable answer, `- Usable (p95 under 1000 ms): 744 users (142.7 requests/s, p95 730 ms); ...`;
+    None for verdicts without one."""
+    if verdict.get("max_users_usable") is None:
+        return None
+    usable = verdict.get("usable_level") or {}  # absent from verdicts older than it
+    rps, p95 = usable.get("rps", 0), fmt_ms(usable.get("p95_ms"))
+    at = f"{verdict['max_users_usable']} users ({rps:.1f} requests/s, p95 {p95})"
+    if verdict["max_users_usable"] == 0:
+        at = "none of the levels tested"  # not "0 users (0.0 requests/s, p95 -)", as if a level had measured that
+    return f"- Usable (p95 under {fmt_ms(verdict['usable_p95_ms'])}): {at}{usable_state(verdict)}{not_usable(verdict)}"
 
 
 def usable_state(verdict: dict) -> str:

@@ -1,6 +1,6 @@
 """The report's lines that a reader copies: whether the usable maximum is an answer or a floor."""
 
-from lampi_load.reports.render import given_tally, level_test, not_usable, usable_state
+from lampi_load.reports.render import given_tally, level_test, moments_heading, not_usable, usable_line, usable_state
 
 
 def test_the_usable_line_says_whether_it_converged_and_to_what():
@@ -22,6 +22,32 @@ def test_the_usable_line_names_the_level_above_it_and_why_it_was_not_usable():
     assert not_usable(failed) == "; not usable at 1893 users (3 failures (GET /: 502))"
     # Verdicts from before the field, and those where every level was usable, say nothing more.
     assert not_usable({}) == not_usable({"not_usable_level": None}) == ""
+
+
+def test_the_usable_line_gives_the_level_or_says_none_was_usable():
+    verdict = {
+        "max_users_usable": 744,
+        "usable_p95_ms": 1000.0,
+        "usable_level": {"users": 744, "rps": 142.67, "p95_ms": 730.0},
+        "not_usable_level": {"users": 828, "passed": True, "p95_ms": 2800.0},
+        "usable_converged": None,
+    }
+    assert usable_line(verdict) == (
+        "- Usable (p95 under 1000 ms): 744 users (142.7 requests/s, p95 730 ms); not usable at 828 users (p95 2800 ms)"
+    )
+    # Given levels none of which was under the bound: no measured level of 0 users.
+    none = {**verdict, "max_users_usable": 0, "usable_level": None}
+    assert (
+        usable_line(none)
+        == "- Usable (p95 under 1000 ms): none of the levels tested; not usable at 828 users (p95 2800 ms)"
+    )
+    assert usable_line({"max_users_usable": None}) is None
+
+
+def test_the_sar_heading_counts_the_moments_a_run_has():
+    # A search has three (minimal load, max without error, failing load); a run of given levels no minimal one.
+    assert moments_heading(3) == "the three moments"
+    assert moments_heading(2) == "the two moments"
 
 
 def test_the_level_test_line_says_what_the_probe_found_or_which_levels_were_given():
