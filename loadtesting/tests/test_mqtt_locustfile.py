@@ -222,6 +222,39 @@ def test_each_worker_takes_its_own_ids_and_broker(tmp_path, mode):
     assert sorted(devices[0] + devices[1]) == [f"{fake_device_id(n)}_broker" for n in range(4)]
 
 
+def test_a_worker_that_joins_after_the_start_ends_the_search_instead_of_passing_its_levels(mosquitto, tmp_path):
+    # Locust hands a late worker users at once, but it got no device ids at the test's start (IdSlices): its users
+    # stop, and a level would run fewer devices than it names. The search must not call that level a pass.
+    port = str(free_port())
+    results = tmp_path / "search"
+    command = locust(f"mqtt://{mosquitto.host}:{mosquitto.port}", tmp_path, "--mqtt-devices", "8")
+    command[2] += f",{REPO / 'loadtesting' / 'hone_in.py'}"
+    command += ["--master", "--expect-workers", "1", "--master-bind-host", "127.0.0.1", "--master-bind-port", port]
+    command += ["--hone-levels", "4,4,4,4", "--hone-spawn-rate", "4", "--hone-ramp", "0.5", "--hone-settle", "1"]
+    command += ["--hone-hold", "6", "--hone-time-limit", "60", "--hone-sar", "off", "--hone-results-dir", str(results)]
+    worker = [LOCUST, "-f", command[2], "--worker", "--master-host", "127.0.0.1", "--master-port", port]
+    with hand_started_workers(worker, 1, REPO):
+        master = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 30
+            while "connected from" not in mosquitto.log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert time.monotonic() < deadline, "no device connected within 30 s"
+            with hand_started_workers(worker, 1, REPO):  # the late one
+                _, errors = master.communicate(timeout=90)
+        finally:
+            if master.poll() is None:
+                master.kill()
+                master.wait()
+    verdict = json.loads((results / "verdict.json").read_text())
+    assert verdict["status"] == "users-stalled", errors[-2000:]
+    short = verdict["short_level"]
+    assert short["users"] == 4
+    assert short["held"] < 4, short
+    assert len(verdict["levels"]) < 4
+    assert "ran through the hold, so it is not judged" in errors
+
+
 def test_websockets_transport_carries_the_devices(mosquitto, tmp_path):
     with MqttRecorder(mosquitto.host, mosquitto.port, ["devices/+/lamp/changed"]) as recorder:
         command = locust(mosquitto.ws_url, tmp_path, "-u", "10", "-r", "10", "-t", "5s")

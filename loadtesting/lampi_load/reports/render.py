@@ -185,6 +185,8 @@ def render(results_dir: Path) -> Path:
         lines.insert(4, line)
     if tally := given_tally(verdict):
         lines.append(f"- {tally}")
+    if line := short_line(verdict):
+        lines.append(line)
     if verdict.get("generator_bound"):
         lines.append("- **The load generator was saturated**: add Locust processes (--processes) before trusting this.")
     if command:
@@ -298,6 +300,18 @@ def given_tally(verdict: dict) -> str:
     each = [f"{users} users {sum(test['passed'] for test in of)} of {len(of)}" for users, of in tests.items()]
     each[0] = each[0].replace(" users ", " users passed ", 1) + " tests"
     return f"Levels given: {', '.join(each)} (the figures above take each level's latest result)"
+
+
+def short_line(verdict: dict) -> str | None:
+    """The level the generator did not hold, if any (`short_level`): it was not judged, and the search ended."""
+    short = verdict.get("short_level")
+    if not short:
+        return None
+    return (
+        f"- **The load generator did not hold a level**: {short['users']} users asked, {short['held']} at the fewest "
+        "through its hold (distributed, a worker lost or one that joined after the start; for MQTT, too few device "
+        "ids): not judged, and the search ended there"
+    )
 
 
 def usable_line(verdict: dict) -> str | None:

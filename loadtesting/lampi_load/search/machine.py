@@ -22,6 +22,8 @@ The search, in two parts:
    smallest failing level until their gap is within the resolution. If `usable_p95_ms` is set, more levels then
    find the largest one that passed with p95 at or under it, the same way from where the probe's p95 crossed it
    (`_next_usable`); a time limit there leaves the error-free answer standing, with `usable_converged` false.
+   A level passes only if its users ran through its hold: one that would pass with fewer (a worker lost) ends the
+   search unjudged (`short_level`).
 
 With `levels` given (`--hone-levels`) there is no probe and no search: those levels are tested in their order, each
 by the same level test, then the search ends ("levels-tested"); the verdict's figures are derived from them as
@@ -173,6 +175,10 @@ class Verdict:
     """The smallest level above `usable_level` that was not usable (p95 over the bound, or failed): the usable
     answer's other edge. None without a bound, or when every level was usable."""
     usable_converged: bool | None = None
+    short_level: dict | None = None
+    """A level the generator did not hold: fewer users ran in its hold than it names ("users"; the fewest that ran,
+    "held"; its window), a worker lost or one that joined after the start with no device ids. It passed nothing, so
+    it is not among `levels`; the search ended there ("users-stalled"). None when every level ran its users."""
     p95_of: str = "window"
     """What a level's p95 is of: "window", every response from its ramp's start to its hold's end. Verdicts without
     this field took the highest of the 10 s p95s read each second in that window."""
@@ -288,6 +294,7 @@ class HoneInSearch:
         self.cap = settings.max_users  # lowered to the users the generator could start, if the probe stalls
         self.probe_highest, self.probe_rising_since = 0, now  # the probe's user count, and since when it rose
         self.window_requests = self.window_failures = self.hold_requests = 0
+        self.hold_fewest = 0  # the fewest users that ran in the current hold
         self.window_cpu, self.window_times = 0.0, {}
         self.settle_p95: list[tuple[float, float | None]] = []  # (now, p95 ms) over the current settle
         self.probe_errors: dict[str, int] = {}
@@ -413,8 +420,9 @@ class HoneInSearch:
         if self.stage == "ramp":
             if sample.users == self.target or now >= self.deadline:
                 self.stage, self.stage_since = "hold", now
-                self.hold_requests = sample.requests
+                self.hold_requests, self.hold_fewest = sample.requests, sample.users
             return
+        self.hold_fewest = min(self.hold_fewest, sample.users)
         if now - self.stage_since >= self.settings.hold:
             self._judge(now, sample)
 
@@ -452,12 +460,34 @@ class HoneInSearch:
             level.reason = f"p95 {level.p95_ms:.0f} ms over the {limit:.0f} ms bound"
         elif self._throughput_is_judged(level, hold) and level.rps < self._min_rps(level.users):
             level.reason = f"{level.rps:.1f}/s is under {self._min_rps(level.users):.1f}/s expected"
-        level.passed = not level.reason
         self.level = None
+        if not level.reason and self.hold_fewest < level.users:
+            # A pass with fewer users than the level names would be a false pass at that level.
+            self._short(level)
+            self._finish("users-stalled", now)
+            return
+        level.passed = not level.reason
         self._record(level)
         # A level that failed while the generator was saturated may be the generator's failure, not the server's
         # (it sends late and times late): the search goes on below it, and the verdict says so (`_finish`).
         self._next(now, sample)
+
+    def _short(self, level: Level) -> None:
+        self.verdict.short_level = {
+            "users": level.users,
+            "held": self.hold_fewest,
+            "phase": level.phase,
+            "start": level.start,
+            "end": level.end,
+        }
+        logger.warning(
+            "%s level %d users: only %d ran through the hold, so it is not judged and the search ends here: the "
+            "generator holds no more (distributed, a worker lost or one joined after the start; for MQTT, fewer "
+            "devices than asked)",
+            level.phase,
+            level.users,
+            self.hold_fewest,
+        )
 
     def _record(self, level: Level) -> None:
         self.verdict.levels.append(asdict(level))
@@ -610,8 +640,9 @@ class HoneInSearch:
         """Ends the search with `status`, every figure derived from the judged levels."""
         verdict = self.verdict
         if verdict.status == "running":
-            # A time limit in the usable search leaves the error-free answer as found; usable_converged says the rest.
-            verdict.status = self.answered if status == "time-limit" and self.answered else status
+            # A time limit (or a level the generator did not hold) in the usable search leaves the error-free answer
+            # as found; usable_converged says the rest.
+            verdict.status = self.answered if status in ("time-limit", "users-stalled") and self.answered else status
         verdict.ended_at = now
         if self.probe is not None:
             self.probe.end = now

@@ -1,6 +1,14 @@
 """The report's lines that a reader copies: whether the usable maximum is an answer or a floor."""
 
-from lampi_load.reports.render import given_tally, level_test, moments_heading, not_usable, usable_line, usable_state
+from lampi_load.reports.render import (
+    given_tally,
+    level_test,
+    moments_heading,
+    not_usable,
+    short_line,
+    usable_line,
+    usable_state,
+)
 
 
 def test_the_usable_line_says_whether_it_converged_and_to_what():
@@ -42,6 +50,13 @@ def test_the_usable_line_gives_the_level_or_says_none_was_usable():
         == "- Usable (p95 under 1000 ms): none of the levels tested; not usable at 828 users (p95 2800 ms)"
     )
     assert usable_line({"max_users_usable": None}) is None
+
+
+def test_a_level_the_generator_did_not_hold_is_named_with_its_users():
+    verdict = {"short_level": {"users": 4, "held": 2, "phase": "given", "start": 0.0, "end": 9.0}}
+    assert short_line(verdict).startswith("- **The load generator did not hold a level**: 4 users asked, 2 at the")
+    assert short_line({"short_level": None}) is None
+    assert short_line({}) is None  # verdicts older than the field
 
 
 def test_the_sar_heading_counts_the_moments_a_run_has():

@@ -644,6 +644,43 @@ def test_a_probe_whose_users_stop_rising_ends_and_caps_the_levels():
     assert "highest_users" not in verdict.probe
 
 
+class LostWorker(SyntheticRun):
+    """From `lost_at` seconds on, the generator holds at most `held` users (a worker gone, or one that joined late
+    and got no device ids), whatever the search asks; no request fails for it."""
+
+    lost_at, held = 0.0, 10_000
+
+    def tick(self, target):
+        super().tick(min(target, self.held) if self.now >= self.lost_at else target)
+
+
+def test_a_level_whose_users_did_not_run_through_its_hold_is_not_a_pass():
+    # The probe fails at 110 users; then the generator holds 70, which the server serves without error: a pass
+    # would name 110 users that never ran.
+    run = LostWorker(FAST, capacity=100)
+    run.lost_at, run.held = 12, 70
+    verdict = run.run()
+    assert verdict.status == "users-stalled"
+    assert verdict.levels == []
+    assert verdict.short_level["users"] == 110
+    assert verdict.short_level["held"] == 70
+    assert verdict.max_users_without_error == 0
+
+
+def test_a_level_not_held_in_the_usable_search_leaves_the_error_free_answer_standing():
+    settings = SearchSettings(hold=10, settle=5, ramp=10, time_limit=3600)
+    run = LostWorker(settings, capacity=1000, p95=lambda users: 2.0 * users)
+    whole = SyntheticRun(settings, capacity=1000, p95=lambda users: 2.0 * users).run()
+    usable_from = min(level["start"] for level in whole.levels if level["phase"] == "usable")
+    run.lost_at, run.held = usable_from, 100
+    verdict = run.run()
+    assert verdict.status == "converged"
+    assert verdict.max_users_without_error == whole.max_users_without_error
+    assert verdict.usable_converged is False
+    assert verdict.short_level["held"] == 100 < verdict.short_level["users"]
+    assert all(level["phase"] != "usable" for level in verdict.levels), verdict.levels
+
+
 class NoUsers(SyntheticRun):
     """No user ever starts (a distributed master whose workers are gone)."""
 
