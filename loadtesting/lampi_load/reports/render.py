@@ -29,8 +29,8 @@ MOMENT_TITLES = {
 
 
 def moments_heading(count: int) -> str:
-    """The sar table's moments, in words: a search has three, a run of given levels two (no probe, so no
-    minimal-load moment)."""
+    """The sar table's moments, in words: a search has three; a run of given levels has no minimal-load moment (no
+    probe), and no failing one if every level passed."""
     return {1: "the one moment", 2: "the two moments", 3: "the three moments"}.get(count, f"{count} moments")
 
 
@@ -309,8 +309,8 @@ def short_line(verdict: dict) -> str | None:
         return None
     return (
         f"- **The load generator did not hold a level**: {short['users']} users asked, {short['held']} at the fewest "
-        "through its hold (distributed, a worker lost or one that joined after the start; for MQTT, too few device "
-        "ids): not judged, and the search ended there"
+        "in its hold (distributed, a worker lost or one that joined after the start; for MQTT, too few device ids): "
+        "not judged, and the search ended there"
     )
 
 
@@ -333,7 +333,9 @@ def usable_state(verdict: dict) -> str:
     if converged is None:
         return ""
     if not converged:
-        return "; not converged: the time limit came first, so the edge is at or above it"
+        why = "a level the generator did not hold" if verdict.get("short_level") else "the time limit"
+        floor = ", so the edge is at or above it" if verdict.get("max_users_usable") else ""
+        return f"; not converged: {why} came first{floor}"
     fraction = recorded_fraction(settings, "max_users_usable")
     if fraction is None or "resolution_users" not in settings:
         return "; converged"

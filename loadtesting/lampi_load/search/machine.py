@@ -22,8 +22,8 @@ The search, in two parts:
    smallest failing level until their gap is within the resolution. If `usable_p95_ms` is set, more levels then
    find the largest one that passed with p95 at or under it, the same way from where the probe's p95 crossed it
    (`_next_usable`); a time limit there leaves the error-free answer standing, with `usable_converged` false.
-   A level passes only if its users ran through its hold: one that would pass with fewer (a worker lost) ends the
-   search unjudged (`short_level`).
+   A level is judged only if its users ran through its hold: one that ran with fewer (a worker lost) ends the
+   search unjudged ("users-lost", `short_level`), whatever it would have read.
 
 With `levels` given (`--hone-levels`) there is no probe and no search: those levels are tested in their order, each
 by the same level test, then the search ends ("levels-tested"); the verdict's figures are derived from them as
@@ -48,15 +48,15 @@ MINIMAL_SECONDS = 5.0
 """The minimal-load moment: the probe's first seconds (at most spawn_rate * 5 users)."""
 
 NEAR_BOUND = 4.5
-"""A level whose p95 is at most this many times the usability bound is near the usable edge: the usable search
-steps down from it in `steps` of the resolution instead of in proportion to its p95. The two stacks' first usable
-levels (where the probe's p95 crossed the bound) read on either side of it: the tuned stack's at most 3.9 s, its
-edge 10-20% lower (912 users at 3.8 s, usable at 744 and not at 828, in one search of 2026-12-02, where at 3.0 the
-proportional step went to 240 users, took three levels back up and ran out of time; 1,243 users at 2.5 s, 1,149
-usable, where at 2.0 it went to 497), the baseline's 5.1-9.2 s, its edge 4-20 times lower (40 users at 7.9 s,
-usable at 2), in every search since the level test of 2026-12-01 13:24 (loadtesting/results/). Between 3.9 and
-5.1, nearer the baseline's: taking a far level for a near one costs the baseline a level or two of cheap steps,
-the other way round costs the tuned stack three of its ten minutes' levels."""
+"""A level whose p95 is at most this many times the usability bound is near the usable edge: while any level not
+usable read so (the error-free levels far above included), the usable search steps down in `steps` of the
+resolution instead of in proportion to the lowest one's p95. The lowest such p95 when the usable search first stepped
+down, in every search since the level test of 2026-12-01 13:24 (loadtesting/results/): the tuned stack's 1.2-3.8 s,
+its edge 5-32% lower (912 users at 3.8 s, usable at 744 and not at 828, where at 3.0 the proportional step went to
+240 users, took three levels back up and ran out of time), and 4.4 s in one search whose time ran out before that
+step; the baseline's 5.1-9.2 s, its edge 2-22 times lower (40 users at 7.9 s, usable at 2). 4.5 lies between them;
+taking a far level for a near one costs the baseline a level or two of cheap steps, the other way round costs the
+tuned stack three of its ten minutes' levels."""
 
 DRAIN_LOOKBACK = 5.0
 """A settle goes on while p95 is still falling: under `DRAIN_FALL` of its reading this many seconds before. Longer
@@ -69,6 +69,12 @@ from 2,322 users up, where levels after a pass passed up to 2,715 (eight searche
 
 DRAIN_LIMIT = 60.0
 """Seconds a settle may wait beyond `settle` for p95 to stop falling; then the ramp starts anyway."""
+
+SHORT_SECONDS = 5.0
+"""A level whose user count stayed under its own for this long in its hold did not test what it names (a worker
+lost, or one that joined after the start and holds no device ids): it is not judged. Longer than a distributed
+runner's 3 s between worker reports, and than the 3 s after which Locust's master counts a worker that missed its
+heartbeats as holding no users, so a report's lag or one late heartbeat is no shortfall."""
 
 STALL_SECONDS = 15.0
 """The probe ends if the user count has not risen for this long (or for two users' worth of the spawn rate, if
@@ -176,9 +182,10 @@ class Verdict:
     answer's other edge. None without a bound, or when every level was usable."""
     usable_converged: bool | None = None
     short_level: dict | None = None
-    """A level the generator did not hold: fewer users ran in its hold than it names ("users"; the fewest that ran,
-    "held"; its window), a worker lost or one that joined after the start with no device ids. It passed nothing, so
-    it is not among `levels`; the search ended there ("users-stalled"). None when every level ran its users."""
+    """A level the generator did not hold: fewer users ran in its hold than it names, for `SHORT_SECONDS` or more
+    ("users"; the fewest that ran, "held"; its window), a worker lost or one that joined after the start with no
+    device ids. Neither pass nor failure, it is not among `levels`; the search ended there ("users-lost", or the
+    error-free answer's status if that was known). None when every level ran its users."""
     p95_of: str = "window"
     """What a level's p95 is of: "window", every response from its ramp's start to its hold's end. Verdicts without
     this field took the highest of the 10 s p95s read each second in that window."""
@@ -294,7 +301,8 @@ class HoneInSearch:
         self.cap = settings.max_users  # lowered to the users the generator could start, if the probe stalls
         self.probe_highest, self.probe_rising_since = 0, now  # the probe's user count, and since when it rose
         self.window_requests = self.window_failures = self.hold_requests = 0
-        self.hold_fewest = 0  # the fewest users that ran in the current hold
+        # The current hold's fewest users, seconds under the level's count, and when it was last looked at.
+        self.hold_fewest, self.hold_short_s, self.hold_seen = 0, 0.0, now
         self.window_cpu, self.window_times = 0.0, {}
         self.settle_p95: list[tuple[float, float | None]] = []  # (now, p95 ms) over the current settle
         self.probe_errors: dict[str, int] = {}
@@ -420,9 +428,13 @@ class HoneInSearch:
         if self.stage == "ramp":
             if sample.users == self.target or now >= self.deadline:
                 self.stage, self.stage_since = "hold", now
-                self.hold_requests, self.hold_fewest = sample.requests, sample.users
+                self.hold_requests, self.hold_fewest, self.hold_short_s = sample.requests, sample.users, 0.0
+                self.hold_seen = now
             return
         self.hold_fewest = min(self.hold_fewest, sample.users)
+        if sample.users < level.users:
+            self.hold_short_s += now - self.hold_seen
+        self.hold_seen = now
         if now - self.stage_since >= self.settings.hold:
             self._judge(now, sample)
 
@@ -461,10 +473,11 @@ class HoneInSearch:
         elif self._throughput_is_judged(level, hold) and level.rps < self._min_rps(level.users):
             level.reason = f"{level.rps:.1f}/s is under {self._min_rps(level.users):.1f}/s expected"
         self.level = None
-        if not level.reason and self.hold_fewest < level.users:
-            # A pass with fewer users than the level names would be a false pass at that level.
+        if self.hold_short_s >= SHORT_SECONDS:
+            # Fewer users than the level names: a pass would be a false pass at that level, a failure (too few
+            # messages from the devices still running, say) the generator's, not the server's.
             self._short(level)
-            self._finish("users-stalled", now)
+            self._finish("users-lost", now)
             return
         level.passed = not level.reason
         self._record(level)
@@ -481,12 +494,14 @@ class HoneInSearch:
             "end": level.end,
         }
         logger.warning(
-            "%s level %d users: only %d ran through the hold, so it is not judged and the search ends here: the "
-            "generator holds no more (distributed, a worker lost or one joined after the start; for MQTT, fewer "
-            "devices than asked)",
+            "%s level %d users: as few as %d ran in the hold (under %d for %.0f s), so it is not judged and the search "
+            "ends here: the generator holds no more (distributed, a worker lost or one joined after the start; for "
+            "MQTT, fewer device ids than asked)",
             level.phase,
             level.users,
             self.hold_fewest,
+            level.users,
+            self.hold_short_s,
         )
 
     def _record(self, level: Level) -> None:
@@ -642,7 +657,7 @@ class HoneInSearch:
         if verdict.status == "running":
             # A time limit (or a level the generator did not hold) in the usable search leaves the error-free answer
             # as found; usable_converged says the rest.
-            verdict.status = self.answered if status in ("time-limit", "users-stalled") and self.answered else status
+            verdict.status = self.answered if status in ("time-limit", "users-lost") and self.answered else status
         verdict.ended_at = now
         if self.probe is not None:
             self.probe.end = now

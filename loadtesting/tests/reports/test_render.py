@@ -19,6 +19,9 @@ def test_the_usable_line_says_whether_it_converged_and_to_what():
     older = {"usable_converged": True, "settings": {"resolution_users": 10, "resolution_fraction": 0.05}}
     assert usable_state(older) == "; converged to within 5% or 10 users"
     assert usable_state({"settings": settings}) == ""
+    # Ended by a level the generator did not hold, with no usable level yet: no "edge at or above" nothing.
+    lost = {"usable_converged": False, "settings": settings, "short_level": {"users": 4}, "max_users_usable": 0}
+    assert usable_state(lost) == "; not converged: a level the generator did not hold came first"
 
 
 def test_the_usable_line_names_the_level_above_it_and_why_it_was_not_usable():

@@ -660,7 +660,7 @@ def test_a_level_whose_users_did_not_run_through_its_hold_is_not_a_pass():
     run = LostWorker(FAST, capacity=100)
     run.lost_at, run.held = 12, 70
     verdict = run.run()
-    assert verdict.status == "users-stalled"
+    assert verdict.status == "users-lost"
     assert verdict.levels == []
     assert verdict.short_level["users"] == 110
     assert verdict.short_level["held"] == 70
@@ -679,6 +679,39 @@ def test_a_level_not_held_in_the_usable_search_leaves_the_error_free_answer_stan
     assert verdict.usable_converged is False
     assert verdict.short_level["held"] == 100 < verdict.short_level["users"]
     assert all(level["phase"] != "usable" for level in verdict.levels), verdict.levels
+
+
+class OneLateHeartbeat(SyntheticRun):
+    """In the hold of the first level, one worker's users count as none for 3 s (Locust's master, after a missed
+    heartbeat), though they run on: the server serves them all."""
+
+    def sample(self):
+        sample = super().sample()
+        search = self.search
+        first_hold = search.level is not None and search.stage == "hold" and not search.verdict.levels
+        if first_hold and 2 <= self.now - search.stage_since < 5:
+            return dataclasses.replace(sample, users=self.users // 2)
+        return sample
+
+
+def test_a_shortfall_shorter_than_a_workers_report_is_no_lost_level():
+    verdict = OneLateHeartbeat(FAST, capacity=100).run()
+    assert verdict.status == "converged"
+    assert verdict.short_level is None
+    assert verdict.max_users_without_error <= 100 < verdict.first_failing_users
+
+
+def test_a_level_not_held_is_not_judged_even_if_it_would_fail():
+    # Throughput judged (MQTT): the devices still running send too few messages for the level's count. That is the
+    # generator's shortfall, not the server's failure at that count.
+    settings = dataclasses.replace(FAST, expected_rps_per_user=0.2, min_expected_count=10)
+    run = LostWorker(settings, capacity=1000)
+    run.lost_at, run.held = 128, 60  # after the first level (1,010 users, failed), before the second
+    verdict = run.run()
+    assert verdict.status == "users-lost"
+    assert verdict.short_level["held"] == 60
+    # No level judged on the 60 devices left: not a failure "under the expected rate" at the level's count.
+    assert all(level["end"] < run.lost_at for level in verdict.levels), verdict.levels
 
 
 class NoUsers(SyntheticRun):
