@@ -626,11 +626,20 @@ def test_once_a_level_read_near_the_bound_a_bad_stretch_below_does_not_send_the_
     assert len(tried) <= 4, tried
 
 
-class FewDevices(SyntheticRun):
-    """The generator can start only 400 users (for MQTT: --mqtt-devices 400), whatever the search asks."""
+class LostWorker(SyntheticRun):
+    """From `lost_at` seconds on, the generator holds at most `held` users (a worker gone, or one that joined late
+    and got no device ids), whatever the search asks; no request fails for it."""
+
+    lost_at, held = 0.0, 10_000
 
     def tick(self, target):
-        super().tick(min(target, 400))
+        super().tick(min(target, self.held) if self.now >= self.lost_at else target)
+
+
+class FewDevices(LostWorker):
+    """The generator can start only 400 users (for MQTT: --mqtt-devices 400), whatever the search asks."""
+
+    held = 400
 
 
 def test_a_probe_whose_users_stop_rising_ends_and_caps_the_levels():
@@ -642,16 +651,6 @@ def test_a_probe_whose_users_stop_rising_ends_and_caps_the_levels():
     assert verdict.max_users_without_error == 400
     assert max(level["users"] for level in verdict.levels) == 400
     assert "highest_users" not in verdict.probe
-
-
-class LostWorker(SyntheticRun):
-    """From `lost_at` seconds on, the generator holds at most `held` users (a worker gone, or one that joined late
-    and got no device ids), whatever the search asks; no request fails for it."""
-
-    lost_at, held = 0.0, 10_000
-
-    def tick(self, target):
-        super().tick(min(target, self.held) if self.now >= self.lost_at else target)
 
 
 def test_a_level_whose_users_did_not_run_through_its_hold_is_not_a_pass():
@@ -714,11 +713,10 @@ def test_a_level_not_held_is_not_judged_even_if_it_would_fail():
     assert all(level["end"] < run.lost_at for level in verdict.levels), verdict.levels
 
 
-class NoUsers(SyntheticRun):
+class NoUsers(LostWorker):
     """No user ever starts (a distributed master whose workers are gone)."""
 
-    def tick(self, target):
-        super().tick(0)
+    held = 0
 
 
 def test_a_probe_that_starts_no_user_ends_without_levels():
