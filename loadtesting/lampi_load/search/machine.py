@@ -458,6 +458,13 @@ class HoneInSearch:
     def _judge(self, now: float, sample: Sample) -> None:
         level = self.level
         level.end = now
+        if self.hold_short_s >= SHORT_SECONDS:
+            # Fewer users than the level names: a pass would be a false pass at that level, a failure (too few
+            # messages from the devices still running, say) the generator's, not the server's. So no judging.
+            self.level = None
+            self._short(level)
+            self._finish("users-lost", now)
+            return
         level.requests = sample.requests - self.window_requests
         level.failures = sample.failures - self.window_failures
         hold = max(now - self.stage_since, 1e-9)
@@ -472,14 +479,8 @@ class HoneInSearch:
             level.reason = f"p95 {level.p95_ms:.0f} ms over the {limit:.0f} ms bound"
         elif self._throughput_is_judged(level, hold) and level.rps < self._min_rps(level.users):
             level.reason = f"{level.rps:.1f}/s is under {self._min_rps(level.users):.1f}/s expected"
-        self.level = None
-        if self.hold_short_s >= SHORT_SECONDS:
-            # Fewer users than the level names: a pass would be a false pass at that level, a failure (too few
-            # messages from the devices still running, say) the generator's, not the server's.
-            self._short(level)
-            self._finish("users-lost", now)
-            return
         level.passed = not level.reason
+        self.level = None
         self._record(level)
         # A level that failed while the generator was saturated may be the generator's failure, not the server's
         # (it sends late and times late): the search goes on below it, and the verdict says so (`_finish`).
